@@ -1,0 +1,41 @@
+"""Errors with one clear sentence: the bad value and what is accepted.
+
+Every user-facing failure in jaxgen raises a subclass of :class:`JaxgenError`.
+The CLI prints ``str(err)`` alone (no traceback) and exits with status 2.
+"""
+from __future__ import annotations
+
+
+class JaxgenError(Exception):
+    """Base class: a user-facing error whose message is one clear sentence."""
+
+
+class ConfigError(JaxgenError, ValueError):
+    """A configuration value is out of range or unknown."""
+
+
+class DataError(JaxgenError, FileNotFoundError):
+    """A data set is missing, incomplete or corrupt."""
+
+
+class CheckpointError(JaxgenError, ValueError):
+    """A checkpoint is missing, corrupt, or belongs to another configuration."""
+
+
+class DivergenceError(JaxgenError, FloatingPointError):
+    """Training produced NaN or inf; the last good checkpoint is kept."""
+
+
+def check(condition: bool, message: str, error: type[JaxgenError] = ConfigError) -> None:
+    """Raise ``error(message)`` unless ``condition`` holds (host-side validation only)."""
+    if not condition:
+        raise error(message)
+
+
+def choice(name: str, value, accepted) -> None:
+    """Raise ConfigError naming ``value`` unless it is one of ``accepted``."""
+    accepted = list(accepted)
+    if value not in accepted:
+        raise ConfigError(
+            f"{name}={value!r} is not accepted; choose one of: {', '.join(map(repr, accepted))}."
+        )
