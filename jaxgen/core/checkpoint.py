@@ -1,0 +1,94 @@
+"""Orbax checkpoints of a whole train state, with a config guard.
+
+A run directory holds ``config.json`` (the config and its static fingerprint) and
+``checkpoints/<step>/`` written by orbax. Restoring into the template state of another
+config is refused with a sentence naming the differing fields. No pickle anywhere.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import jax
+import numpy as np
+import orbax.checkpoint as ocp
+from flax import serialization
+
+from jaxgen.core import config as cfgmod
+from jaxgen.core.errors import CheckpointError
+
+CONFIG_FILE = "config.json"
+
+
+def write_config(run_dir: Path, config, extra: dict | None = None) -> None:
+    run_dir.mkdir(parents=True, exist_ok=True)
+    blob = {
+        "type": type(config).__name__,
+        "fingerprint": cfgmod.fingerprint(config),
+        "config": cfgmod.to_dict(config),
+        **(extra or {}),
+    }
+    (run_dir / CONFIG_FILE).write_text(json.dumps(blob, indent=2, default=str))
+
+
+def read_config(run_dir: Path) -> dict:
+    path = Path(run_dir) / CONFIG_FILE
+    if not path.is_file():
+        raise CheckpointError(f"{run_dir} is not a jaxgen run directory: {CONFIG_FILE} is missing.")
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as e:
+        raise CheckpointError(f"{path} is corrupt ({e.msg}); it should be the JSON a jaxgen run wrote.") from None
+
+
+def check_same_config(run_dir: Path, config) -> dict:
+    """Return the stored blob, or raise CheckpointError if it was written by another config."""
+    saved = read_config(run_dir)
+    if saved.get("type") != type(config).__name__ or saved.get("fingerprint") != cfgmod.fingerprint(config):
+        mine = json.loads(json.dumps(cfgmod.to_dict(config), default=str))
+        theirs = saved.get("config", {})
+        diff = sorted(k for k in set(mine) | set(theirs) if mine.get(k) != theirs.get(k))
+        raise CheckpointError(
+            f"the checkpoint in {run_dir} was written by another config "
+            f"({saved.get('type')}; differs in: {', '.join(diff) or 'type'}); "
+            f"resume with the same options or start a new run directory."
+        )
+    return saved
+
+
+class Checkpointer:
+    """Saves and restores the state pytree under ``run_dir/checkpoints``."""
+
+    def __init__(self, run_dir: Path, max_to_keep: int = 2):
+        self.dir = (Path(run_dir) / "checkpoints").absolute()
+        self._mngr = ocp.CheckpointManager(
+            self.dir,
+            options=ocp.CheckpointManagerOptions(max_to_keep=max_to_keep, create=True, enable_async_checkpointing=False),
+        )
+
+    def save(self, step: int, state: Any) -> None:
+        tree = serialization.to_state_dict(jax.device_get(state))
+        self._mngr.save(int(step), args=ocp.args.StandardSave(tree), force=True)
+        self._mngr.wait_until_finished()
+
+    def latest_step(self) -> int | None:
+        return self._mngr.latest_step()
+
+    def restore(self, template: Any, step: int | None = None) -> Any:
+        step = self.latest_step() if step is None else step
+        if step is None:
+            raise CheckpointError(f"no checkpoint found in {self.dir}; start the run without --resume.")
+        target = serialization.to_state_dict(template)
+        abstract = jax.tree_util.tree_map(lambda x: np.zeros(np.shape(x), np.asarray(x).dtype), target)
+        try:
+            tree = self._mngr.restore(step, args=ocp.args.StandardRestore(abstract))
+        except Exception as e:  # orbax raises many types for shape/structure mismatches or damage
+            raise CheckpointError(
+                f"checkpoint {self.dir / str(step)} does not fit this config's state or is damaged ({type(e).__name__}); "
+                "resume with the options it was written with."
+            ) from None
+        return serialization.from_state_dict(template, tree)
+
+    def close(self) -> None:
+        self._mngr.close()

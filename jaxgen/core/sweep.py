@@ -1,0 +1,117 @@
+"""Sweeps: many runs (seeds x traced hyperparameters) as one vmapped program, one compile.
+
+``sweep(trainer, seeds=4, grid={"learning_rate": [1e-3, 3e-4]})`` builds the product of
+the grid values and the seeds (R = 2 x 4 runs), vmaps ``init`` and ``step`` over the run
+axis, shards that axis over all local devices (a ``Mesh`` named ``batch``; R is padded
+to a multiple of the device count), and executes it through the one runner. Results
+come back indexed by the grid: ``metrics[name]`` has shape ``[*grid sizes, seeds]``.
+"""
+from __future__ import annotations
+
+import dataclasses
+import itertools
+from typing import Any, Mapping, Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.sharding import NamedSharding, PartitionSpec as P
+
+from jaxgen.core import config as C
+from jaxgen.core import runner
+from jaxgen.core.errors import ConfigError
+from jaxgen.core.sharding import AXIS, device_mesh, replicate
+from jaxgen.core.train import Trainer, as_key
+
+
+@dataclasses.dataclass
+class SweepResult:
+    """``axes``: ordered {name: values} of the grid, then ``seed``; ``final``: the last
+    logged metrics, each an array of shape ``[*len(values), num_seeds]``; ``state``: the
+    vmapped final state (leading axis R = product of the axes, padding removed)."""
+
+    axes: dict
+    final: dict
+    state: Any
+    history: list
+    timings: dict
+
+    def select(self, **where) -> dict:
+        """Final metrics of the runs with the given axis values, e.g. ``select(learning_rate=1e-3)``."""
+        index = []
+        for name, values in self.axes.items():
+            if name in where:
+                index.append(list(values).index(where[name]))
+            else:
+                index.append(slice(None))
+        return {k: v[tuple(index)] for k, v in self.final.items()}
+
+
+def grid_runs(config, seeds: Sequence[int], grid: Mapping[str, Sequence[float]]):
+    """Product of ``grid`` and ``seeds`` -> (keys [R, 2], hparams {name: [R]}, axes)."""
+    names = C.traced_names(config)
+    for name, values in grid.items():
+        if name not in names:
+            raise ConfigError(
+                f"{name!r} cannot be swept in one compile: it is not a traced hyperparameter of "
+                f"{type(config).__name__} (traced: {', '.join(names)})."
+            )
+        if len(values) == 0:
+            raise ConfigError(f"the sweep over {name!r} has no values; give at least one.")
+    combos = list(itertools.product(*grid.values(), seeds))
+    base = C.hparams(config)
+    hp = {n: np.full(len(combos), float(base[n]), np.float32) for n in names}
+    for j, name in enumerate(grid):
+        hp[name] = np.asarray([c[j] for c in combos], np.float32)
+    keys = np.stack([np.asarray(jax.random.PRNGKey(int(c[-1]))) for c in combos])
+    axes = {**{k: list(v) for k, v in grid.items()}, "seed": list(seeds)}
+    return keys, hp, axes
+
+
+def vmap_trainer(trainer: Trainer, keys: np.ndarray, hp: dict, mesh=None) -> Trainer:
+    """A Trainer whose state holds R runs (leading axis), sharded over ``mesh``'s ``batch``."""
+    r = keys.shape[0]
+    n_dev = 1 if mesh is None else mesh.shape[AXIS]
+    pad = (-r) % n_dev
+    keys = np.concatenate([keys, keys[:pad]]) if pad else keys
+    hp = {k: np.concatenate([v, v[:pad]]) if pad else v for k, v in hp.items()}
+    vinit = jax.vmap(trainer.init)
+    if mesh is not None:
+        sh = NamedSharding(mesh, P(AXIS))
+        vinit = jax.jit(vinit, out_shardings=sh)
+        keys, hp = jax.device_put((keys, hp), sh)
+    else:
+        vinit = jax.jit(vinit)
+    data = trainer.data if mesh is None else replicate(trainer.data, mesh)
+    return trainer._replace(
+        init=lambda _key, _hp=None: vinit(jnp.asarray(keys), hp),
+        step=jax.vmap(trainer.step, in_axes=(0, None)),
+        data=data,
+    )
+
+
+def sweep(
+    trainer: Trainer,
+    seeds: int | Sequence[int] = 1,
+    grid: Mapping[str, Sequence[float]] | None = None,
+    *,
+    devices=None,
+    **run_kwargs,
+) -> SweepResult:
+    """Train every (grid point, seed) at once; see the module docstring."""
+    seeds = list(range(seeds)) if isinstance(seeds, int) else list(seeds)
+    if not seeds:
+        raise ConfigError("seeds is empty; give a count >= 1 or a list of seeds.")
+    grid = dict(grid or {})
+    keys, hp, axes = grid_runs(trainer.config, seeds, grid)
+    r = keys.shape[0]
+    devs = jax.local_devices() if devices is None else devices
+    mesh = device_mesh(devs) if len(devs) > 1 else None
+    vt = vmap_trainer(trainer, keys, hp, mesh)
+    run_kwargs.setdefault("check_finite", False)
+    res = runner.run(vt, 0, **run_kwargs)
+    shape = [len(v) for v in axes.values()]
+    last = res.history[-1] if res.history else {}
+    final = {k: np.asarray(v)[:r].reshape(shape) for k, v in last.items() if isinstance(v, list)}
+    state = jax.tree_util.tree_map(lambda x: x[:r], res.state)
+    return SweepResult(axes, final, state, res.history, res.timings)
