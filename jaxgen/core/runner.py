@@ -164,7 +164,8 @@ def run(
       chunk_steps: iterations per compiled chunk (default: one epoch, or num_steps // 20).
       resume: continue from the latest checkpoint in ``run_dir`` (same config required).
       hparams: traced hyperparameter overrides (dict of scalars).
-      hooks: called with a :class:`ChunkInfo` after each chunk (host work: eval, plots).
+      hooks: called with a :class:`ChunkInfo` after each chunk (host work: eval, plots); a
+        hook may return a dict of extra metrics for the chunk's log row.
       mode: "auto", "scan" or "loop" (see module docstring).
       checkpoint_every: save a checkpoint every this many chunks (and always at the end).
       stop_after_chunks: stop early after this many chunks (used to test resume).
@@ -238,6 +239,9 @@ def run(
                 where = f"; the last good checkpoint (step {last_saved}) is kept in {run_dir}" if run_dir else ""
                 raise DivergenceError(f"training diverged at step {done}: metric {bad!r} is {means[bad]}{where}.")
             row = {"step": done, "wall_s": round(time.perf_counter() - t0, 3), **means}
+            info = ChunkInfo(state, done, n, trainer.steps_per_epoch, means, history, run_dir)
+            for hook in hooks:
+                row.update(hook(info) or {})
             history.append(row)
             if log is not None:
                 log.write(json.dumps(row) + "\n")
@@ -246,9 +250,6 @@ def run(
             if checkpointer is not None and (chunks % checkpoint_every == 0 or final):
                 checkpointer.save(done, state)
                 last_saved = done
-            info = ChunkInfo(state, done, n, trainer.steps_per_epoch, means, history, run_dir)
-            for hook in hooks:
-                hook(info)
             if bar is not None:
                 bar.update(length)
                 bar.set_postfix({k: f"{np.mean(v):.4g}" for k, v in list(means.items())[:4]}, refresh=False)
