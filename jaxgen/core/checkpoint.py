@@ -25,8 +25,8 @@ def write_config(run_dir: Path, config, extra: dict | None = None) -> None:
     run_dir.mkdir(parents=True, exist_ok=True)
     blob = {
         "type": type(config).__name__,
-        "fingerprint": cfgmod.fingerprint(config),
-        "config": cfgmod.to_dict(config),
+        "fingerprint": cfgmod.fingerprint(config) if config is not None else "",
+        "config": cfgmod.to_dict(config) if config is not None else {},
         **(extra or {}),
     }
     (run_dir / CONFIG_FILE).write_text(json.dumps(blob, indent=2, default=str))
@@ -45,8 +45,9 @@ def read_config(run_dir: Path) -> dict:
 def check_same_config(run_dir: Path, config) -> dict:
     """Return the stored blob, or raise CheckpointError if it was written by another config."""
     saved = read_config(run_dir)
-    if saved.get("type") != type(config).__name__ or saved.get("fingerprint") != cfgmod.fingerprint(config):
-        mine = json.loads(json.dumps(cfgmod.to_dict(config), default=str))
+    fp = cfgmod.fingerprint(config) if config is not None else ""
+    if saved.get("type") != type(config).__name__ or saved.get("fingerprint") != fp:
+        mine = json.loads(json.dumps(cfgmod.to_dict(config) if config is not None else {}, default=str))
         theirs = saved.get("config", {})
         diff = sorted(k for k in set(mine) | set(theirs) if mine.get(k) != theirs.get(k))
         raise CheckpointError(

@@ -1,0 +1,26 @@
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED_DATA = ROOT.parent / "shared" / "data"
+
+
+@pytest.fixture(scope="session")
+def mnist_small():
+    """A real MNIST slice (the sample bundled with jaxgen): uint8 [2000, 28, 28, 1], labels [2000]."""
+    from jaxgen.data.mnist import load_mnist
+
+    s = load_mnist("train", "bundled")
+    order = np.random.default_rng(0).permutation(len(s.labels))[:2000]  # the file is sorted by label
+    return np.asarray(s.images)[order], np.asarray(s.labels)[order]
+
+
+@pytest.fixture(scope="session")
+def mnist_test_small():
+    from jaxgen.data.mnist import load_mnist
+
+    s = load_mnist("test", "bundled")
+    return np.asarray(s.images[:500]), np.asarray(s.labels[:500])

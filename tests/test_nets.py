@@ -1,0 +1,34 @@
+"""The sub-pixel up-convolution computes the same function as flax ConvTranspose."""
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from jaxgen.nets.conv import ConvDecoder, ConvEncoder, SubPixelConvTranspose
+
+
+@pytest.mark.parametrize("shape,features", [((2, 7, 7, 64), 32), ((3, 5, 9, 3), 1), ((1, 4, 4, 8), 16)])
+def test_subpixel_equals_conv_transpose(shape, features):
+    x = jax.random.normal(jax.random.PRNGKey(0), shape)
+    ref = nn.ConvTranspose(features, (4, 4), (2, 2), padding="SAME")
+    params = ref.init(jax.random.PRNGKey(1), x)
+    params = jax.tree_util.tree_map(lambda p: p + 0.1 * jax.random.normal(jax.random.PRNGKey(2), p.shape), params)
+    fast = SubPixelConvTranspose(features)
+    y_ref, y = ref.apply(params, x), fast.apply(params, x)
+    assert y.shape == (shape[0], 2 * shape[1], 2 * shape[2], features)
+    np.testing.assert_allclose(y, y_ref, atol=2e-5, rtol=1e-5)
+    g_ref = jax.grad(lambda p: jnp.sum(jnp.sin(ref.apply(p, x))))(params)
+    g = jax.grad(lambda p: jnp.sum(jnp.sin(fast.apply(p, x))))(params)
+    for a, b in zip(jax.tree_util.tree_leaves(g), jax.tree_util.tree_leaves(g_ref)):
+        np.testing.assert_allclose(a, b, atol=2e-4, rtol=1e-4)
+
+
+def test_conv_encoder_decoder_shapes():
+    x = jnp.zeros((5, 28, 28, 1))
+    enc = ConvEncoder(32)
+    assert enc.apply(enc.init(jax.random.PRNGKey(0), x), x).shape == (5, 32)
+    z = jnp.zeros((5, 16))
+    for kind in ("subpixel", "transpose"):
+        dec = ConvDecoder(1, deconv=kind)
+        assert dec.apply(dec.init(jax.random.PRNGKey(0), z), z).shape == (5, 28, 28, 1)
