@@ -37,7 +37,8 @@ def _config_options(parser: argparse.ArgumentParser, cls, multi: tuple[str, ...]
 
 
 def _overrides(args, cls) -> dict:
-    return {f.name: getattr(args, f.name) for f in dataclasses.fields(cls) if getattr(args, f.name, None) is not None}
+    return {f.name: getattr(args, f.name) for f in dataclasses.fields(cls)
+            if f.name != "model" and getattr(args, f.name, None) is not None}
 
 
 def _split_list(value: str, cast, name: str) -> list:
@@ -70,7 +71,8 @@ def _run_args(p: argparse.ArgumentParser) -> None:
 
 
 def _load(args):
-    from jaxgen.data.mnist import load_mnist, train_val_split
+    from jaxgen.data.imageset import train_val_split
+    from jaxgen.data.mnist import load_mnist
 
     train = load_mnist("train", args.data, data_dir=args.data_dir, idx_dir=args.idx_dir)
     test = load_mnist("test", args.test_data, data_dir=args.data_dir, idx_dir=args.idx_dir)
