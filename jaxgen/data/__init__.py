@@ -1,0 +1,26 @@
+"""Data sets as host arrays and on-device copies (MNIST via TFDS, offline builders, bundled samples)."""
+from jaxgen.data.idx import read_idx, read_mnist_idx
+from jaxgen.data.imageset import ImageSet, to_device_dataset, train_val_split
+from jaxgen.data.mnist import (
+    SOURCES,
+    SPLITS,
+    load_mnist,
+    prepare_mnist,
+    resolve_data_dir,
+)
+from jaxgen.data.tfds_builders import CatalogueMnistNoTF, JaxgenMnist
+
+__all__ = [
+    "CatalogueMnistNoTF",
+    "ImageSet",
+    "JaxgenMnist",
+    "SOURCES",
+    "SPLITS",
+    "load_mnist",
+    "prepare_mnist",
+    "read_idx",
+    "read_mnist_idx",
+    "resolve_data_dir",
+    "to_device_dataset",
+    "train_val_split",
+]
