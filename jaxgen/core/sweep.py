@@ -21,7 +21,7 @@ from jaxgen.core import config as C
 from jaxgen.core import runner
 from jaxgen.core.errors import ConfigError
 from jaxgen.core.sharding import AXIS, device_mesh, replicate
-from jaxgen.core.train import Trainer, as_key
+from jaxgen.core.train import Trainer
 
 
 @dataclasses.dataclass

@@ -64,11 +64,9 @@ def scan_steps(step: Callable, state: PyTree, data: PyTree, length: int, unroll:
 
 def make_train(trainer: Trainer) -> Callable:
     """``train(key, hparams=None) -> (state, metrics[num_steps])``: the whole run, jit/vmap-able."""
-    default_hp = None
 
     def train(key, hparams=None, data=None):
-        hp = hparams if hparams is not None else default_hp
-        state = trainer.init(as_key(key), hp)
+        state = trainer.init(as_key(key), hparams)
         d = trainer.data if data is None else data
         return scan_steps(trainer.step, state, d, trainer.num_steps)
 
