@@ -16,6 +16,16 @@ def _plt():
     return plt
 
 
+def _save(fig, path: Path, title: str = "", ax=None) -> Path:
+    """Title (on ``ax``, else the figure), tight layout, write PNG, close."""
+    if title:
+        (ax.set_title if ax is not None else fig.suptitle)(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    _plt().close(fig)
+    return Path(path)
+
+
 def image_grid(images: np.ndarray, ncol: int) -> np.ndarray:
     """Tile ``images`` [N, H, W, C] (values in [0, 1]) into one [rows*H, ncol*W, C] array (1-px gaps)."""
     images = np.asarray(images, np.float32)
@@ -41,12 +51,7 @@ def save_grid(path: Path, images: np.ndarray, ncol: int, title: str = "", row_la
         ax.set_yticks([i * h + h / 2 for i in range(len(row_labels))], row_labels, fontsize=7)
     else:
         ax.set_yticks([])
-    if title:
-        ax.set_title(title)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return Path(path)
+    return _save(fig, path, title, ax)
 
 
 def save_curves(path: Path, history: list, keys: Sequence[str], title: str = "", x: str = "step") -> Path:
@@ -60,12 +65,7 @@ def save_curves(path: Path, history: list, keys: Sequence[str], title: str = "",
         ax.set_xlabel(x)
         ax.set_title(k)
         ax.grid(alpha=0.3)
-    if title:
-        fig.suptitle(title)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return Path(path)
+    return _save(fig, path, title)
 
 
 def save_scatter(path: Path, xy: np.ndarray, labels: np.ndarray, title: str = "") -> Path:
@@ -76,9 +76,4 @@ def save_scatter(path: Path, xy: np.ndarray, labels: np.ndarray, title: str = ""
     fig.colorbar(sc, ax=ax, ticks=range(10), label="label")
     ax.set_xlabel("z[0]")
     ax.set_ylabel("z[1]")
-    if title:
-        ax.set_title(title)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return Path(path)
+    return _save(fig, path, title, ax)
