@@ -1,0 +1,323 @@
+"""Deep Q-networks (Mnih et al. 2015) over N vectorised gymnax environments.
+
+One iteration (:func:`update`) = one epsilon-greedy step of the ``num_envs`` environments
+(the N transitions go into a device-resident ring buffer, :mod:`jaxgen.rl.buffers`),
+then ``updates_per_step`` Adam steps on uniformly sampled minibatches of the Huber TD
+loss, then the target-network refresh when the env-step counter crosses a multiple of
+``target_period`` (``target_tau`` = 1: copy; < 1: Polyak averaging
+``target <- tau * online + (1 - tau) * target``, e.g. period = num_envs, tau = 0.005).
+
+* TD target ``r + gamma (1 - terminated) max_a' Q_target(s', a')`` (double DQN, van
+  Hasselt et al. 2016: the online net chooses a', the target net values it). ``s'`` is the
+  observation the action led to (gymnax's ``final_observation``), and truncation (time
+  limit) bootstraps: only ``terminated`` stops it.
+* epsilon schedule ``eps = eps_end + max((eps_start - eps_end)(1 - t / eps_decay_steps), 0)``
+  in env steps t; exploration actions drawn from ``explore_probs`` (uniform by default;
+  the course varied it, e.g. (0.3, 0.6, 0.1) for Freeway's NOOP/UP/DOWN).
+* networks: ``"mlp"`` (``hidden`` ReLU layers; CartPole, Acrobot) or ``"minatar"`` (the
+  MinAtar paper's 16-channel 3x3 convolution + 128 units); ``"auto"`` picks the conv net
+  for image observations. ``dueling=True`` adds the value/advantage head (Wang et al. 2016).
+* MinAtar frames (0/1) are stored as uint8 in the buffer (a quarter of the memory).
+
+Contract (DESIGN.md): ``init(key, config, hparams=None) -> DQNState``; ``update(state, data=None)``
+(the Trainer's step; data is unused), ``make_trainer(config)``, ``make_train(config) ->
+train(key, hparams=None)``. Traced (sweepable in one compile): learning_rate, gamma, the
+epsilon numbers, learning_starts, target_period, target_tau, eval_epsilon. Per-iteration
+randomness is ``fold_in(state.key, state.step)``. Evaluation (:func:`evaluate`) plays
+complete episodes at the fixed ``eval_epsilon``; :mod:`jaxgen.rl.dqn_fit` runs it between
+chunks and draws the curves.
+"""
+from __future__ import annotations
+
+import dataclasses
+import functools
+from typing import Any, NamedTuple
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from flax import struct
+
+from jaxgen.core import config as C
+from jaxgen.core.errors import ConfigError, choice
+from jaxgen.core.train import Trainer
+from jaxgen.core.train import make_train as _make_train
+from jaxgen.nets.mlp import MLP
+from jaxgen.rl import buffers, envs
+from jaxgen.rl.envs import EpisodeStats, VecEnv
+from jaxgen.rl.losses import double_q_target, epsilon_greedy, huber, linear_epsilon, q_learning_target
+
+NETWORKS = ("auto", "mlp", "minatar")
+
+
+@dataclasses.dataclass(frozen=True)
+class DQNConfig:
+    """DQN config. Defaults: CartPole-v1 with 10 envs, buffer 1e4, batch 128, one update
+    per vector step, target period 500 env steps (the common JAX CartPole configuration)."""
+
+    env: str = C.static("CartPole-v1", "any discrete-action gymnax environment (CartPole-v1, Acrobot-v1, Freeway-MinAtar, ...)")
+    num_envs: int = C.static(10, "environments stepped in parallel")
+    total_steps: int = C.static(500_000, "environment steps in the run (iterations = total_steps // num_envs)")
+    buffer_size: int = C.static(10_000, "replay buffer capacity (transitions)")
+    batch_size: int = C.static(128, "minibatch size of each gradient step")
+    updates_per_step: int = C.static(1, "gradient steps per vector step")
+    network: str = C.static("auto", "auto, mlp or minatar (conv net)", NETWORKS)
+    hidden: tuple = C.static((120, 84), "hidden layer sizes of the MLP")
+    dueling: bool = C.static(False, "dueling value/advantage head")
+    double: bool = C.static(False, "double DQN target")
+    explore_probs: tuple | None = C.static(None, "exploration distribution over actions (None: uniform)")
+    max_grad_norm: float = C.static(10.0, "global gradient-norm clip (0: none)")
+    learning_rate: float = C.traced(2.5e-4, "Adam learning rate")
+    huber_delta: float = C.traced(float("inf"), "Huber loss threshold (1: the DQN paper; inf: squared error, stable on CartPole)")
+    gamma: float = C.traced(0.99, "discount")
+    eps_start: float = C.traced(1.0, "initial exploration epsilon")
+    eps_end: float = C.traced(0.05, "final exploration epsilon")
+    eps_decay_steps: float = C.traced(250_000, "env steps over which epsilon falls linearly")
+    learning_starts: float = C.traced(10_000, "env steps collected before the first gradient step")
+    target_period: float = C.traced(500, "env steps between target-network refreshes")
+    target_tau: float = C.traced(1.0, "refresh weight (1: copy; <1: Polyak averaging)")
+    eval_epsilon: float = C.traced(0.05, "epsilon of the evaluation episodes")
+
+    @property
+    def num_iterations(self) -> int:
+        return self.total_steps // self.num_envs
+
+
+class QNetwork(nn.Module):
+    """``obs [B, ...] -> Q [B, num_actions]``."""
+
+    num_actions: int
+    arch: str = "mlp"
+    hidden: tuple = (120, 84)
+    dueling: bool = False
+
+    @nn.compact
+    def __call__(self, obs):
+        x = obs.astype(jnp.float32)
+        if self.arch == "minatar":
+            x = nn.relu(nn.Conv(16, (3, 3), (1, 1), padding="VALID")(x))
+            x = nn.relu(nn.Dense(128)(x.reshape(x.shape[0], -1)))
+        else:
+            x = x.reshape(x.shape[0], -1)
+            x = nn.relu(MLP(tuple(self.hidden))(x)) if self.hidden else x
+        if not self.dueling:
+            return nn.Dense(self.num_actions)(x)
+        v = nn.Dense(1)(x)
+        a = nn.Dense(self.num_actions)(x)
+        return v + a - jnp.mean(a, axis=-1, keepdims=True)
+
+
+class Built(NamedTuple):
+    env: Any
+    env_params: Any
+    venv: VecEnv
+    net: QNetwork
+    tx: optax.GradientTransformation
+    num_actions: int
+    obs_shape: tuple
+    obs_dtype: Any
+    explore_probs: Any
+
+
+@functools.lru_cache(maxsize=None)
+def build(config: DQNConfig) -> Built:
+    """Environment, network and optimiser of a validated config (cached: same objects, same treedef)."""
+    env, params = envs.make(config.env)
+    envs.require_discrete(config.env, env, params, "DQN")
+    n_act = envs.num_actions(env, params)
+    shape = envs.obs_shape(env, params)
+    arch = config.network if config.network != "auto" else ("minatar" if len(shape) == 3 else "mlp")
+    net = QNetwork(n_act, arch, tuple(config.hidden), config.dueling)
+    adam = optax.inject_hyperparams(optax.adam)(learning_rate=config.learning_rate)
+    tx = optax.chain(optax.clip_by_global_norm(config.max_grad_norm), adam) if config.max_grad_norm > 0 else adam
+    dtype = jnp.uint8 if config.env.endswith("-MinAtar") else jnp.float32
+    probs = None if config.explore_probs is None else np.asarray(config.explore_probs, np.float32)
+    return Built(env, params, VecEnv(env, params, config.num_envs), net, tx, n_act, shape, dtype, probs)
+
+
+def validate(config: DQNConfig) -> DQNConfig:
+    """ConfigError (one sentence) for an out-of-range config; return it unchanged."""
+    choice("network", config.network, NETWORKS)
+    pos_int = lambda v: isinstance(v, int) and v >= 1
+    for name in ("num_envs", "batch_size", "buffer_size", "updates_per_step"):
+        C.require(config, name, pos_int(getattr(config, name)), "a whole number >= 1")
+    C.require(config, "total_steps", pos_int(config.total_steps) and config.total_steps >= config.num_envs,
+              f"a whole number >= num_envs ({config.num_envs})")
+    if config.buffer_size < config.batch_size:
+        raise ConfigError(f"buffer_size={config.buffer_size} is smaller than batch_size={config.batch_size}; "
+                          f"accepted: a buffer that holds at least one batch (buffer_size >= {config.batch_size}).")
+    if config.buffer_size < config.num_envs:
+        raise ConfigError(f"buffer_size={config.buffer_size} is smaller than num_envs={config.num_envs}; "
+                          f"accepted: buffer_size >= {config.num_envs}.")
+    C.require(config, "learning_rate", 0 < config.learning_rate < 1, "a number in (0, 1)")
+    C.require(config, "gamma", 0 <= config.gamma <= 1, "a number in [0, 1]")
+    for name in ("eps_start", "eps_end", "eval_epsilon"):
+        C.require(config, name, 0 <= getattr(config, name) <= 1, "a probability in [0, 1]")
+    C.require(config, "eps_decay_steps", config.eps_decay_steps > 0, "a number > 0")
+    C.require(config, "target_period", config.target_period >= 1, "a number of env steps >= 1")
+    C.require(config, "huber_delta", config.huber_delta > 0, "a number > 0 (inf for the squared error)")
+    C.require(config, "target_tau", 0 < config.target_tau <= 1, "a number in (0, 1]")
+    C.require(config, "learning_starts", config.learning_starts >= 0, "a number >= 0")
+    b = build(config)  # unknown env / continuous actions raise here
+    if config.explore_probs is not None:
+        p = np.asarray(config.explore_probs, np.float64)
+        ok = p.shape == (b.num_actions,) and np.all(p >= 0) and abs(p.sum() - 1) < 1e-5
+        C.require(config, "explore_probs", ok, f"{b.num_actions} non-negative probabilities summing to 1 (one per action of {config.env})")
+    return config
+
+
+class DQNState(struct.PyTreeNode):
+    """Everything of a run: a checkpoint of it is a complete resume point."""
+
+    params: Any
+    target_params: Any
+    opt_state: Any
+    buffer: buffers.ReplayBuffer
+    env_state: Any
+    obs: jax.Array  # [N, ...] observation to act on
+    stats: EpisodeStats
+    key: jax.Array  # uint32[2]
+    step: jax.Array  # int32: iterations done
+    hparams: dict
+    config: DQNConfig = struct.field(pytree_node=False)
+
+
+def init(key: jax.Array, config: DQNConfig, hparams: dict | None = None) -> DQNState:
+    """Initial state: fresh network (target = a distinct copy), empty buffer, reset envs."""
+    b = build(config)
+    hp = C.hparams(config, hparams)
+    k_net, k_env, k_run = jax.random.split(key, 3)
+    obs, env_state = b.venv.reset(k_env)
+    params = b.net.init(k_net, obs)["params"]
+    target = jax.tree_util.tree_map(lambda x: x + 0, params)  # distinct buffers (the runner donates)
+    opt_state = b.tx.init(params)
+    _adam_state(opt_state).hyperparams["learning_rate"] = jnp.array(hp["learning_rate"], copy=True)
+    one = jax.tree_util.tree_map(lambda x: x[0], obs)
+    example = {"obs": one.astype(b.obs_dtype), "action": jnp.zeros((), jnp.int32), "reward": jnp.zeros((), jnp.float32),
+               "next_obs": one.astype(b.obs_dtype), "terminated": jnp.zeros((), jnp.bool_)}
+    return DQNState(params=params, target_params=target, opt_state=opt_state,
+                    buffer=buffers.init(example, config.buffer_size), env_state=env_state, obs=obs,
+                    stats=EpisodeStats.create(config.num_envs), key=k_run, step=jnp.zeros((), jnp.int32),
+                    hparams=hp, config=config)
+
+
+def _adam_state(opt_state):
+    return opt_state[1] if isinstance(opt_state, tuple) and len(opt_state) == 2 and hasattr(opt_state[1], "hyperparams") else opt_state
+
+
+def epsilon(state: DQNState) -> jax.Array:
+    """Exploration epsilon at the state's env-step count."""
+    hp = state.hparams
+    t = state.step * state.config.num_envs
+    return linear_epsilon(t, hp["eps_start"], hp["eps_end"], hp["eps_decay_steps"])
+
+
+def q_values(state: DQNState, obs: jax.Array, params=None) -> jax.Array:
+    """``Q [B, A]`` of the online network (or ``params``) at ``obs [B, ...]``."""
+    return build(state.config).net.apply({"params": state.params if params is None else params}, obs)
+
+
+def loss_fn(params, target_params, batch: dict, state: DQNState):
+    """Mean Huber TD loss on ``batch`` (obs [B,...], action [B], reward [B], next_obs [B,...], terminated [B])."""
+    cfg, hp = state.config, state.hparams
+    net = build(cfg).net
+    b = batch["action"].shape[0]
+    if cfg.double:
+        q_both = net.apply({"params": params}, jnp.concatenate([batch["obs"], batch["next_obs"]]))
+        q, q_next_online = q_both[:b], jax.lax.stop_gradient(q_both[b:])
+    else:
+        q = net.apply({"params": params}, batch["obs"])
+    q_next = net.apply({"params": target_params}, batch["next_obs"])
+    if cfg.double:
+        y = double_q_target(batch["reward"], batch["terminated"], q_next, q_next_online, hp["gamma"])
+    else:
+        y = q_learning_target(batch["reward"], batch["terminated"], q_next, hp["gamma"])
+    q_a = jnp.take_along_axis(q, batch["action"][:, None], axis=-1)[:, 0]
+    loss = jnp.mean(huber(q_a - jax.lax.stop_gradient(y), hp["huber_delta"]))
+    return loss, {"loss": loss, "q_mean": jnp.mean(q_a)}
+
+
+def learn(state: DQNState, key: jax.Array) -> tuple[Any, Any, dict]:
+    """``updates_per_step`` Adam steps; returns ``(params, opt_state, metrics)``."""
+    cfg = state.config
+    tx = build(cfg).tx
+
+    def one(i, carry):
+        params, opt_state, _ = carry
+        batch = buffers.sample(state.buffer, jax.random.fold_in(key, i), cfg.batch_size)
+        grads, m = jax.grad(loss_fn, has_aux=True)(params, state.target_params, batch, state)
+        upd, opt_state = tx.update(grads, opt_state, params)
+        return optax.apply_updates(params, upd), opt_state, m
+
+    zero = {"loss": jnp.zeros((), jnp.float32), "q_mean": jnp.zeros((), jnp.float32)}
+    carry = (state.params, state.opt_state, zero)
+    if cfg.updates_per_step == 1:
+        return one(0, carry)
+    return jax.lax.fori_loop(0, cfg.updates_per_step, one, carry)
+
+
+def update(state: DQNState, data=None) -> tuple[DQNState, dict]:
+    """One iteration: act in the N envs, store, learn (after ``learning_starts``), refresh the target."""
+    cfg, hp = state.config, state.hparams
+    b = build(cfg)
+    n = cfg.num_envs
+    k_act, k_env, k_learn = jax.random.split(jax.random.fold_in(state.key, state.step), 3)
+    eps = epsilon(state)
+    actions = epsilon_greedy(k_act, q_values(state, state.obs), eps,
+                             None if b.explore_probs is None else jnp.asarray(b.explore_probs))
+    env_state, out = b.venv.step(k_env, state.env_state, actions)
+    buffer = buffers.add(state.buffer, {
+        "obs": state.obs.astype(b.obs_dtype), "action": actions, "reward": out.reward,
+        "next_obs": out.final_obs.astype(b.obs_dtype), "terminated": out.terminated})
+    stats, metrics = state.stats.record(out.reward, out.done).report()
+    state = state.replace(buffer=buffer, env_state=env_state, obs=out.obs, stats=stats)
+
+    t0 = state.step * n
+    t1 = t0 + n
+    ready = t1 >= hp["learning_starts"]
+    zero = {"loss": jnp.zeros((), jnp.float32), "q_mean": jnp.zeros((), jnp.float32)}
+    params, opt_state, lm = jax.lax.cond(ready, lambda: learn(state, k_learn),
+                                         lambda: (state.params, state.opt_state, zero))
+    period = jnp.maximum(hp["target_period"], 1.0).astype(jnp.int32)
+    refresh = (t1 // period) > (t0 // period)
+    tau = hp["target_tau"]
+    target = jax.tree_util.tree_map(lambda tp, p: jnp.where(refresh, tau * p + (1.0 - tau) * tp, tp),
+                                    state.target_params, params)
+    state = state.replace(params=params, opt_state=opt_state, target_params=target, step=state.step + 1)
+    metrics.update(lm)
+    metrics["epsilon"] = eps
+    return state, metrics
+
+
+def make_trainer(config: DQNConfig) -> Trainer:
+    """The whole run: ``config.num_iterations`` iterations of :func:`update`."""
+    validate(config)
+    return Trainer(init=lambda key, hp=None: init(key, config, hp), step=update,
+                   num_steps=config.num_iterations, config=config)
+
+
+def make_train(config: DQNConfig):
+    """``train(key, hparams=None) -> (DQNState, metrics[num_iterations])`` as one scan."""
+    return _make_train(make_trainer(config))
+
+
+def evaluate(state: DQNState, key: jax.Array, num_episodes: int = 10) -> tuple[jax.Array, jax.Array]:
+    """``(returns [E], lengths [E])`` of ``num_episodes`` complete episodes played in parallel,
+    epsilon-greedy at ``hparams["eval_epsilon"]``. Pure; vmap it over a sweep's runs."""
+    b = build(state.config)
+    probs = None if b.explore_probs is None else jnp.asarray(b.explore_probs)
+    policy = lambda k, obs: epsilon_greedy(k, q_values(state, obs), state.hparams["eval_epsilon"], probs)
+    return envs.rollout_returns(b.env, b.env_params, policy, key, num_episodes)
+
+
+def inspect_q(state: DQNState, obs: jax.Array) -> dict:
+    """Q-value inspection at ``obs [B, ...]``: ``q [B, A]``, greedy ``action [B]``, ``mean_q [B]``."""
+    q = q_values(state, obs)
+    return {"q": q, "action": jnp.argmax(q, axis=-1), "mean_q": jnp.mean(q, axis=-1)}
+
+
+def sample_states(state: DQNState, key: jax.Array, n: int) -> jax.Array:
+    """``n`` observations drawn uniformly from the replay buffer (float32)."""
+    return buffers.sample(state.buffer, key, n)["obs"].astype(jnp.float32)

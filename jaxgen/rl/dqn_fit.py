@@ -1,0 +1,275 @@
+"""Host-side orchestration of DQN: the one runner plus evaluation episodes, plots and studies.
+
+* :func:`fit` trains one seed through :func:`jaxgen.core.runner.run`; between chunks an
+  :class:`EvalHook` plays ``eval_episodes`` complete episodes at ``eval_epsilon`` and logs
+  ``eval_return``; at the end ``curves.png`` (training and evaluation return, loss,
+  Q, epsilon) and ``results.json`` go to the run directory.
+* :func:`study` runs many seeds x traced hyper-parameters as ONE vmapped compile
+  (:func:`jaxgen.core.sweep.sweep`), evaluating every run between chunks, and writes a
+  table of final training/evaluation returns and one learning-curve plot per factor.
+  :func:`freeway_study` is the course's study (eps decay x learning rate x gamma) on
+  Freeway-MinAtar, with an optional ``scale`` that shortens the horizon and the decays alike.
+* :func:`inspect` is the Q-value inspection: for states drawn from the replay buffer, the Q
+  of each action, the greedy action and the mean Q (a table and, for MinAtar, pictures).
+"""
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jaxgen.core import plotting, runner
+from jaxgen.core.runner import ChunkInfo
+from jaxgen.core.sweep import sweep
+from jaxgen.rl import dqn
+
+EVAL_SEED = 0xE7A1
+
+
+class EvalHook:
+    """Between chunks: ``eval_return`` (mean over ``num_episodes`` episodes at ``eval_epsilon``)
+    and ``eval_length``; for a vmapped (sweep) state, one value per run."""
+
+    def __init__(self, num_episodes: int = 10, every: int = 1, vmapped: bool = False):
+        self.num_episodes, self.every, self.vmapped = num_episodes, every, vmapped
+        ev = lambda s, k: dqn.evaluate(s, k, num_episodes)
+        self._eval = jax.jit(jax.vmap(ev, in_axes=(0, None)) if vmapped else ev)
+        self.calls = 0
+        self.seconds = 0.0
+
+    def __call__(self, info: ChunkInfo) -> dict:
+        self.calls += 1
+        if (self.calls - 1) % self.every and info.step < info.num_steps:
+            return {}
+        t = time.perf_counter()
+        key = jax.random.fold_in(jax.random.PRNGKey(EVAL_SEED), info.step)
+        ret, length = jax.device_get(self._eval(info.state, key))
+        self.seconds += time.perf_counter() - t
+        mean = lambda x: np.mean(np.asarray(x, np.float64), axis=-1)
+        return {"eval_return": mean(ret).tolist(), "eval_length": mean(length).tolist()}
+
+
+def env_steps(history: list, config: dqn.DQNConfig) -> list:
+    """Add ``env_steps`` (= iterations x num_envs) to each logged row; return the rows."""
+    for r in history:
+        r["env_steps"] = r["step"] * config.num_envs
+    return history
+
+
+def first_reaching(history: list, key: str, threshold: float):
+    """Env steps of the first row whose ``key`` is >= ``threshold`` (per run for lists), or None."""
+    out = None
+    for r in history:
+        if key not in r:
+            continue
+        v = np.asarray(r[key], np.float64)
+        if out is None:
+            out = np.full(v.shape, np.nan)
+        hit = np.isnan(out) & (v >= threshold)
+        out = np.where(hit, r["env_steps"], out)
+    if out is None:
+        return None
+    return None if out.ndim == 0 and np.isnan(out) else out.tolist()
+
+
+def fit(
+    config: dqn.DQNConfig,
+    seed: int = 0,
+    run_dir: str | Path | None = None,
+    *,
+    resume: bool = False,
+    chunk_steps: int | None = None,
+    eval_episodes: int = 10,
+    eval_every: int = 1,
+    mode: str = "scan",
+    progress: bool = True,
+    hparams: dict | None = None,
+    threshold: float | None = None,
+) -> dict:
+    """Train one seed; return ``history``, ``final`` (last row), ``timings`` (compile_s,
+    run_s, host_s, eval_s, env_steps_per_s), ``first_eval_reaching`` (env steps at which
+    the evaluation return first reached ``threshold``) and the final ``state``."""
+    run_dir = Path(run_dir) if run_dir is not None else None
+    if run_dir is not None:
+        run_dir.mkdir(parents=True, exist_ok=True)
+    trainer = dqn.make_trainer(config)
+    chunk_steps = chunk_steps or max(1, trainer.num_steps // 50)
+    hook = EvalHook(eval_episodes, eval_every)
+    res = runner.run(trainer, seed, run_dir=run_dir, chunk_steps=chunk_steps, resume=resume, hooks=[hook],
+                     mode=mode, progress=progress, hparams=hparams)
+    hist = env_steps(res.history, config)
+    t = res.timings
+    steps = t["steps"] * config.num_envs
+    out = {
+        "env": config.env, "seed": seed,
+        "final": hist[-1] if hist else {},
+        "timings": {**{k: t[k] for k in ("compile_s", "run_s", "host_s", "mode")}, "eval_s": hook.seconds,
+                    "env_steps_per_s": steps / t["run_s"] if t["run_s"] else None},
+        "first_eval_reaching": first_reaching(hist, "eval_return", threshold) if threshold is not None else None,
+        "history": hist,
+        "state": res.state,
+    }
+    if run_dir is not None:
+        plot_curves(run_dir / "curves.png", hist, f"DQN {config.env} seed {seed}")
+        (run_dir / "results.json").write_text(json.dumps({k: v for k, v in out.items() if k not in ("state", "history")}, indent=2))
+    return out
+
+
+def plot_curves(path: Path, history: list, title: str) -> Path:
+    """Training and evaluation returns, loss, mean Q and epsilon against env steps."""
+    return plotting.save_curves(path, history, ["episode_return", "eval_return", "loss", "q_mean", "epsilon"], title,
+                                x="env_steps")
+
+
+def study(
+    config: dqn.DQNConfig,
+    seeds=4,
+    grid: dict | None = None,
+    run_dir: str | Path | None = None,
+    *,
+    chunk_steps: int | None = None,
+    eval_episodes: int = 8,
+    eval_every: int = 1,
+    progress: bool = True,
+) -> dict:
+    """Every (grid point, seed) in ONE vmapped compile; returns ``table`` (one row per grid
+    point: final training/evaluation return, mean and std over seeds), ``result`` (the
+    :class:`~jaxgen.core.sweep.SweepResult`) and ``timings``; writes ``study.json``,
+    ``table.md`` and one ``curves_<factor>.png`` per factor into ``run_dir``."""
+    grid = dict(grid or {})
+    trainer = dqn.make_trainer(config)
+    chunk_steps = chunk_steps or max(1, trainer.num_steps // 40)
+    hook = EvalHook(eval_episodes, eval_every, vmapped=True)
+    res = sweep(trainer, seeds, grid, hooks=[hook], chunk_steps=chunk_steps, mode="scan", progress=progress)
+    hist = env_steps(res.history, config)
+    r = int(np.prod([len(v) for v in res.axes.values()]))
+    shape = [len(v) for v in res.axes.values()]
+    # final eval: the last row that has it
+    last_eval = next((np.asarray(h["eval_return"])[:r].reshape(shape) for h in reversed(hist) if "eval_return" in h), None)
+    train_ret = res.final["episode_return"]
+    names = list(grid)
+    table = []
+    for combo in np.ndindex(*shape[:-1]) if names else [()]:
+        row = {n: res.axes[n][i] for n, i in zip(names, combo)}
+        tr = train_ret[combo]
+        row.update(train_return=float(np.mean(tr)), train_std=float(np.std(tr)))
+        if last_eval is not None:
+            ev = last_eval[combo]
+            row.update(eval_return=float(np.mean(ev)), eval_std=float(np.std(ev)))
+        table.append(row)
+    t = res.timings
+    timings = {**{k: t[k] for k in ("compile_s", "run_s", "host_s")}, "eval_s": hook.seconds, "runs": r,
+               "env_steps_per_s": t["steps"] * config.num_envs * r / t["run_s"] if t["run_s"] else None}
+    out = {"table": table, "axes": res.axes, "timings": timings, "result": res, "history": hist}
+    if run_dir is not None:
+        run_dir = Path(run_dir)
+        run_dir.mkdir(parents=True, exist_ok=True)
+        (run_dir / "study.json").write_text(json.dumps({"table": table, "axes": res.axes, "timings": timings,
+                                                        "config": str(config)}, indent=2, default=float))
+        (run_dir / "table.md").write_text(markdown_table(table))
+        for name in names:
+            plot_factor(run_dir / f"curves_{name}.png", hist, res.axes, name, r, config.env)
+    return out
+
+
+def markdown_table(rows: list) -> str:
+    if not rows:
+        return ""
+    cols = list(rows[0])
+    fmt = lambda v: f"{v:.4g}" if isinstance(v, float) else str(v)
+    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    lines += ["| " + " | ".join(fmt(r[c]) for c in cols) + " |" for r in rows]
+    return "\n".join(lines) + "\n"
+
+
+def plot_factor(path: Path, history: list, axes: dict, factor: str, r: int, env: str) -> Path:
+    """Training and evaluation return against env steps, one line per value of ``factor``
+    (averaged over the other factors and the seeds)."""
+    plt = plotting._plt()
+    shape = [len(v) for v in axes.values()]
+    k = list(axes).index(factor)
+    fig, axs = plt.subplots(1, 2, figsize=(10, 3.5), squeeze=False)
+    for ax, key in zip(axs[0], ("episode_return", "eval_return")):
+        rows = [h for h in history if key in h]
+        if not rows:
+            continue
+        x = [h["env_steps"] for h in rows]
+        y = np.stack([np.asarray(h[key])[:r].reshape(shape) for h in rows])  # [T, *shape]
+        other = tuple(i + 1 for i in range(len(shape)) if i != k)
+        y = y.mean(axis=other)  # [T, len(values)]
+        for j, v in enumerate(axes[factor]):
+            ax.plot(x, y[:, j], label=f"{factor}={v:g}" if isinstance(v, float) else f"{factor}={v}")
+        ax.set_xlabel("env steps")
+        ax.set_title(key)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    fig.suptitle(f"DQN {env}: effect of {factor}")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return Path(path)
+
+
+# Freeway-MinAtar: the course's study. Full length is 5e6 env steps with decays {5e5, 1e6, 4e6}.
+FREEWAY = dqn.DQNConfig(
+    env="Freeway-MinAtar", num_envs=8, total_steps=5_000_000, buffer_size=100_000, batch_size=32,
+    network="minatar", huber_delta=1.0, learning_rate=1e-4, gamma=0.99, eps_start=1.0, eps_end=0.1,
+    eps_decay_steps=1_000_000, learning_starts=5_000, target_period=8_000, eval_epsilon=0.1,
+)
+FREEWAY_GRID = {"eps_decay_steps": [5e5, 1e6, 4e6], "learning_rate": [1e-3, 1e-4], "gamma": [0.8, 0.9, 0.99]}
+
+
+def freeway_study(seeds=2, scale: float = 1.0, run_dir=None, config: dqn.DQNConfig = FREEWAY, **kwargs) -> dict:
+    """The course's Freeway study as one compile. ``scale < 1`` shortens the run and the three
+    epsilon decays by the same factor (and the buffer, keeping ``buffer_size >= batch_size``)."""
+    import dataclasses
+
+    total = int(config.total_steps * scale) // config.num_envs * config.num_envs
+    buf = max(config.batch_size, int(config.buffer_size * min(1.0, scale * 2)))
+    cfg = dataclasses.replace(config, total_steps=total, buffer_size=buf)
+    grid = dict(FREEWAY_GRID)
+    grid["eps_decay_steps"] = [d * scale for d in grid["eps_decay_steps"]]
+    return study(cfg, seeds, grid, run_dir, **kwargs)
+
+
+def inspect(state: dqn.DQNState, n: int = 8, seed: int = 0, path: str | Path | None = None) -> dict:
+    """Q values of ``n`` states drawn from the replay buffer: ``q [n, A]``, ``action [n]``,
+    ``mean_q [n]`` (lists), and for image observations a picture of each state with its Q
+    values as title (``path``)."""
+    obs = dqn.sample_states(state, jax.random.PRNGKey(seed), n)
+    out = {k: np.asarray(v).tolist() for k, v in jax.jit(dqn.inspect_q)(state, obs).items()}
+    if path is not None and obs.ndim == 4:
+        save_states(Path(path), np.asarray(obs), out)
+    return out
+
+
+def minatar_rgb(obs: np.ndarray) -> np.ndarray:
+    """``[H, W, C]`` 0/1 MinAtar channels -> ``[H, W, 3]`` RGB (one colour per channel, white background)."""
+    import matplotlib
+
+    c = obs.shape[-1]
+    cmap = matplotlib.colormaps["tab10"]
+    colours = np.asarray([cmap(i % 10)[:3] for i in range(c)])
+    img = np.ones(obs.shape[:2] + (3,))
+    for i in range(c):
+        img[obs[..., i] > 0.5] = colours[i]
+    return img
+
+
+def save_states(path: Path, obs: np.ndarray, q: dict) -> Path:
+    plt = plotting._plt()
+    n = len(obs)
+    fig, axs = plt.subplots(1, n, figsize=(2 * n, 2.4), squeeze=False)
+    for i, ax in enumerate(axs[0]):
+        ax.imshow(minatar_rgb(obs[i]), interpolation="nearest")
+        ax.set_xticks([])
+        ax.set_yticks([])
+        ax.set_title("Q " + " ".join(f"{v:.2f}" for v in q["q"][i]) + f"\na*={q['action'][i]}", fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path

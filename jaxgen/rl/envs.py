@@ -1,0 +1,228 @@
+"""Environments: ``make`` over gymnax 1.x (plus jaxgen's own small ones), N environments
+stepped as one, and running episode statistics.
+
+gymnax 1.x ``env.step(key, state, action, params)`` returns
+``(obs, state, reward, terminated, truncated, info)`` and resets a finished episode itself:
+the returned ``obs``/``state`` are already those of the next episode, and
+``info["final_observation"]`` is the observation the action actually led to. A
+learner must therefore
+
+* store ``final_obs`` (not ``obs``) as the transition's next observation, and
+* bootstrap through a truncation (time limit: the state still has a future) but not
+  through a termination (``terminated``: the episode's natural end).
+
+:class:`VecEnv` keeps those two flags apart and hands them to the learner as
+:class:`StepOut`. :class:`EpisodeStats` keeps running returns/lengths per environment and
+reports, once per iteration, the mean return of the episodes finished in it (with their
+count); an iteration with none repeats the last reported mean, so curves have no NaN.
+"""
+from __future__ import annotations
+
+import dataclasses
+import importlib
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+from flax import struct
+
+from jaxgen.core.errors import ConfigError
+
+# jaxgen's own environments (gymnax-style), imported on first use: name -> "module:attr".
+LOCAL_ENVS = {
+    "LineWorld": "jaxgen.rl.tabular:LineWorld",
+    "Probe-OneAction": "jaxgen.rl.probes:OneAction",
+    "Probe-TwoActions": "jaxgen.rl.probes:TwoActions",
+    "Probe-Discount": "jaxgen.rl.probes:Discount",
+    "Probe-TimeLimit": "jaxgen.rl.probes:TimeLimit",
+}
+
+
+def registered() -> list[str]:
+    """All accepted environment names: gymnax's and jaxgen's own."""
+    import gymnax
+
+    return list(gymnax.registered_envs) + list(LOCAL_ENVS)
+
+
+def make(name: str, **kwargs) -> tuple[Any, Any]:
+    """``(env, env_params)`` for a gymnax (or jaxgen) environment name.
+
+    ``kwargs`` go to the environment's constructor (e.g. ``is_slippery=False`` for
+    ``FrozenLake-misc``). An unknown name raises ConfigError naming a few accepted ones.
+    """
+    if name in LOCAL_ENVS:
+        module, attr = LOCAL_ENVS[name].split(":")
+        env = getattr(importlib.import_module(module), attr)(**kwargs)
+        return env, env.default_params
+    import gymnax
+
+    if name not in gymnax.registered_envs:
+        some = ["CartPole-v1", "Acrobot-v1", "Freeway-MinAtar", "Breakout-MinAtar", "FrozenLake-misc", "LineWorld"]
+        raise ConfigError(
+            f"env={name!r} is not a known environment; accepted are gymnax's and jaxgen's names, "
+            f"e.g. {', '.join(some)} (all: jaxgen.rl.envs.registered())."
+        )
+    try:
+        return gymnax.make(name, **kwargs)
+    except TypeError as e:
+        raise ConfigError(f"environment {name!r} does not accept the options {sorted(kwargs)} ({e}).") from None
+
+
+def is_discrete(env, params) -> bool:
+    """True when the action space is ``Discrete`` (one integer action)."""
+    from gymnax.environments import spaces
+
+    return isinstance(env.action_space(params), spaces.Discrete)
+
+
+def num_actions(env, params) -> int:
+    return int(env.action_space(params).n)
+
+
+def obs_shape(env, params) -> tuple[int, ...]:
+    """Shape of one observation (a scalar observation, e.g. FrozenLake's cell, is ``()``)."""
+    obs, _ = env.reset(jax.random.PRNGKey(0), params)
+    return tuple(jnp.shape(obs))
+
+
+def require_discrete(name: str, env, params, algorithm: str) -> None:
+    """ConfigError unless ``env`` has a discrete action space."""
+    if not is_discrete(env, params):
+        space = type(env.action_space(params)).__name__
+        raise ConfigError(
+            f"env={name!r} has a continuous action space ({space}); {algorithm} needs a discrete one, "
+            f"e.g. CartPole-v1, Acrobot-v1, MountainCar-v0 or a MinAtar game."
+        )
+
+
+class StepOut(NamedTuple):
+    """One vector step, each field with leading axis ``[N]``.
+
+    obs: the observation to act on next (already reset where an episode ended).
+    reward: float32.
+    terminated: bool, natural end (no bootstrap).
+    truncated: bool, time limit (bootstrap from ``final_obs``).
+    final_obs: the observation the action led to (= ``obs`` unless the episode ended).
+    """
+
+    obs: Any
+    reward: jax.Array
+    terminated: jax.Array
+    truncated: jax.Array
+    final_obs: Any
+
+    @property
+    def done(self) -> jax.Array:
+        return jnp.logical_or(self.terminated, self.truncated)
+
+
+@dataclasses.dataclass(frozen=True)
+class VecEnv:
+    """``num_envs`` copies of ``env`` stepped together (vmapped reset/step with auto-reset).
+
+    Pure and static: the env state lives in the caller's state pytree.
+    """
+
+    env: Any
+    params: Any
+    num_envs: int
+
+    def reset(self, key: jax.Array) -> tuple[Any, Any]:
+        """``(obs [N, ...], env_state [N, ...])``."""
+        keys = jax.random.split(key, self.num_envs)
+        return jax.vmap(self.env.reset, in_axes=(0, None))(keys, self.params)
+
+    def step(self, key: jax.Array, env_state: Any, action: jax.Array) -> tuple[Any, StepOut]:
+        """Step all N envs with ``action [N]``; return ``(env_state, StepOut)``."""
+        keys = jax.random.split(key, self.num_envs)
+        obs, env_state, reward, term, trunc, info = jax.vmap(self.env.step, in_axes=(0, 0, 0, None))(
+            keys, env_state, action, self.params
+        )
+        term = jnp.asarray(term, bool)
+        trunc = jnp.logical_and(jnp.asarray(trunc, bool), jnp.logical_not(term))  # a terminal step is not a truncation
+        return env_state, StepOut(obs, jnp.asarray(reward, jnp.float32), term, trunc, info["final_observation"])
+
+
+class EpisodeStats(struct.PyTreeNode):
+    """Running episode returns/lengths of N envs and the per-iteration report.
+
+    ``record`` after every vector step, ``report`` once per iteration (after one or many
+    ``record`` calls): it returns ``episode_return`` / ``episode_length`` (mean over the
+    episodes finished since the previous report; the previous value if none finished) and
+    ``episodes`` (how many finished), and clears the accumulators.
+    """
+
+    ret: jax.Array  # float32[N] return of the running episode
+    length: jax.Array  # int32[N]
+    sum_ret: jax.Array  # float32: finished returns since the last report
+    sum_len: jax.Array  # float32
+    count: jax.Array  # int32: episodes finished since the last report
+    last_ret: jax.Array  # float32: last reported mean return
+    last_len: jax.Array  # float32
+    total: jax.Array  # int32: episodes finished in the whole run
+
+    @classmethod
+    def create(cls, num_envs: int) -> "EpisodeStats":
+        return cls(
+            ret=jnp.zeros((num_envs,), jnp.float32), length=jnp.zeros((num_envs,), jnp.int32),
+            sum_ret=jnp.zeros((), jnp.float32), sum_len=jnp.zeros((), jnp.float32), count=jnp.zeros((), jnp.int32),
+            last_ret=jnp.zeros((), jnp.float32), last_len=jnp.zeros((), jnp.float32), total=jnp.zeros((), jnp.int32),
+        )
+
+    def record(self, reward: jax.Array, done: jax.Array) -> "EpisodeStats":
+        """Add one vector step: ``reward [N]``, ``done [N]`` (terminated or truncated)."""
+        ret = self.ret + reward
+        length = self.length + 1
+        d = done.astype(jnp.float32)
+        n = jnp.sum(done.astype(jnp.int32))
+        return self.replace(
+            ret=ret * (1 - d), length=jnp.where(done, 0, length),
+            sum_ret=self.sum_ret + jnp.sum(ret * d), sum_len=self.sum_len + jnp.sum(length * d),
+            count=self.count + n, total=self.total + n,
+        )
+
+    def report(self) -> tuple["EpisodeStats", dict]:
+        """``(stats with cleared accumulators, metrics)``; see the class docstring."""
+        some = self.count > 0
+        denom = jnp.maximum(self.count, 1).astype(jnp.float32)
+        mean_ret = jnp.where(some, self.sum_ret / denom, self.last_ret)
+        mean_len = jnp.where(some, self.sum_len / denom, self.last_len)
+        metrics = {"episode_return": mean_ret, "episode_length": mean_len, "episodes": self.count.astype(jnp.float32)}
+        zero_f = jnp.zeros((), jnp.float32)
+        new = self.replace(sum_ret=zero_f, sum_len=zero_f + 0.0, count=jnp.zeros((), jnp.int32),
+                           last_ret=mean_ret, last_len=mean_len)
+        return new, metrics
+
+
+def rollout_returns(env, params, policy, key: jax.Array, num_episodes: int, max_steps: int | None = None) -> tuple[jax.Array, jax.Array]:
+    """Undiscounted returns and lengths of ``num_episodes`` complete episodes, run in parallel.
+
+    ``policy(key, obs [E, ...]) -> action [E]``. Each env counts only its first episode;
+    the loop stops when all have finished (or after ``max_steps``; default the env's limit).
+    Returns ``(returns float32[E], lengths int32[E])``. Pure and jit/vmap-able.
+    """
+    limit = int(max_steps if max_steps is not None else getattr(params, "max_steps_in_episode", 10_000))
+    venv = VecEnv(env, params, num_episodes)
+    k_reset, k_run = jax.random.split(key)
+    obs, env_state = venv.reset(k_reset)
+    zeros = jnp.zeros((num_episodes,), jnp.float32)
+
+    def cond(c):
+        t, _, _, _, _, done, _ = c
+        return jnp.logical_and(t < limit, jnp.logical_not(jnp.all(done)))
+
+    def body(c):
+        t, k, obs, env_state, ret, done, length = c
+        k, k_a, k_s = jax.random.split(k, 3)
+        action = policy(k_a, obs)
+        env_state, out = venv.step(k_s, env_state, action)
+        live = jnp.logical_not(done)
+        ret = ret + jnp.where(live, out.reward, 0.0)
+        length = length + live.astype(jnp.int32)
+        return t + 1, k, out.obs, env_state, ret, jnp.logical_or(done, out.done), length
+
+    c = (jnp.zeros((), jnp.int32), k_run, obs, env_state, zeros, jnp.zeros((num_episodes,), bool),
+         jnp.zeros((num_episodes,), jnp.int32))
+    c = jax.lax.while_loop(cond, body, c)
+    return c[4], c[6]
