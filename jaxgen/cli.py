@@ -18,22 +18,49 @@ from jaxgen.core.errors import ConfigError, JaxgenError
 AE_MODELS = ("vae", "ae", "dae")
 
 
-def _config_options(parser: argparse.ArgumentParser, cls, multi: tuple[str, ...] = ()) -> None:
+def _field_type(f):
+    """argparse ``type`` for a config field (tuples and None-defaults take comma lists)."""
+    default = f.default
+
+    def parse_bool(v: str) -> bool:
+        if v.lower() in ("1", "true", "yes", "on"):
+            return True
+        if v.lower() in ("0", "false", "no", "off"):
+            return False
+        raise argparse.ArgumentTypeError(f"{v!r} is not a boolean (true or false)")
+
+    def parse_tuple(v: str) -> tuple:
+        if v.lower() in ("none", ""):
+            return None
+        try:
+            return tuple(int(x) if x.strip().lstrip("-").isdigit() else float(x) for x in v.split(","))
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{v!r} is not a comma-separated list of numbers") from None
+
+    declared = f.type if isinstance(f.type, str) else getattr(f.type, "__name__", "")
+    if declared == "bool" or isinstance(default, bool):
+        return parse_bool
+    if isinstance(default, tuple) or default is None:
+        return parse_tuple
+    return {"float": float, "int": int, "str": str}.get(declared, type(default))
+
+
+def _config_options(parser: argparse.ArgumentParser, cls, multi: tuple[str, ...] = (), skip: tuple[str, ...] = ("model",)) -> None:
     """Add ``--field`` for every field of config class ``cls`` (``multi``: comma lists allowed)."""
     g = parser.add_argument_group(f"{cls.__name__} options")
     for f in dataclasses.fields(cls):
-        if f.name == "model":
+        if f.name in skip:
             continue
         flag = "--" + f.name.replace("_", "-")
         kind = "traced hyperparameter" if f.metadata.get("traced") else "static"
-        helptext = f"{f.metadata.get('help', '')} (default {f.default!r}; {kind})"
+        helptext = f"{f.metadata.get('help', '')} (default {f.default!r}; {kind})".replace("%", "%%")
         if f.metadata.get("choices"):
             helptext += f"; one of {', '.join(f.metadata['choices'])}"
         if f.name in multi:
             helptext += "; a comma-separated list trains each"
             g.add_argument(flag, dest=f.name, type=str, default=None, help=helptext)
         else:
-            g.add_argument(flag, dest=f.name, type=type(f.default), default=None, help=helptext)
+            g.add_argument(flag, dest=f.name, type=_field_type(f), default=None, help=helptext)
 
 
 def _overrides(args, cls) -> dict:
@@ -135,10 +162,7 @@ def cmd_sweep(args) -> int:
 
     over = _overrides(args, ae.AEConfig)
     cfg = ae.validate(ae.AEConfig(model=args.model, **over))
-    grid = {}
-    for item in args.grid or []:
-        name, _, values = item.partition("=")
-        grid[name.replace("-", "_")] = _split_list(values, float, name)
+    grid = _grid(args.grid)
     train_images, _, test, source = _load(args)
     trainer = ae.make_trainer(cfg, {"images": train_images})
     res = sweep(trainer, seeds=args.seeds, grid=grid, progress=not args.no_progress, mode=args.mode)
@@ -157,22 +181,126 @@ def cmd_sweep(args) -> int:
     return 0
 
 
+def _grid(items) -> dict:
+    grid = {}
+    for item in items or []:
+        name, sep, values = item.partition("=")
+        if not sep:
+            raise ConfigError(f"--grid {item!r} is not of the form NAME=V1,V2,...")
+        grid[name.replace("-", "_")] = _split_list(values, float, name)
+    return grid
+
+
+def _rl_run_dir(args, name: str) -> Path:
+    return Path(args.run_dir) if args.run_dir else Path("runs") / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}"
+
+
+def cmd_train_dqn(args) -> int:
+    from jaxgen.rl import dqn, dqn_fit
+
+    cfg = dqn.validate(dqn.DQNConfig(**_overrides(args, dqn.DQNConfig)))
+    run_dir, resume = (Path(args.resume), True) if args.resume else (_rl_run_dir(args, f"dqn-{cfg.env}"), False)
+    print(f"== DQN on {cfg.env}: {cfg.total_steps} env steps, {cfg.num_envs} envs: {run_dir}")
+    out = dqn_fit.fit(cfg, args.seed, run_dir, resume=resume, chunk_steps=args.chunk_steps,
+                      eval_episodes=args.eval_episodes, mode="scan" if args.mode == "auto" else args.mode,
+                      progress=not args.no_progress, threshold=args.threshold)
+    f, t = out["final"], out["timings"]
+    print(f"   final: training return {f.get('episode_return', float('nan')):.1f}, "
+          f"evaluation return {f.get('eval_return', float('nan')):.1f} | {t['env_steps_per_s']:.0f} env-steps/s, "
+          f"run {t['run_s']:.1f}s, compile {t['compile_s']:.1f}s")
+    if args.threshold is not None:
+        print(f"   evaluation return first >= {args.threshold:g} at env step {out['first_eval_reaching']}")
+    print(f"   curves.png, results.json, metrics.jsonl and checkpoints in {run_dir}")
+    return 0
+
+
+def cmd_sweep_dqn(args) -> int:
+    from jaxgen.rl import dqn, dqn_fit
+
+    run_dir = _rl_run_dir(args, "dqn-study")
+    if args.freeway_study:
+        out = dqn_fit.freeway_study(args.seeds, args.scale, run_dir, progress=not args.no_progress)
+    else:
+        cfg = dqn.validate(dqn.DQNConfig(**_overrides(args, dqn.DQNConfig)))
+        out = dqn_fit.study(cfg, args.seeds, _grid(args.grid), run_dir, progress=not args.no_progress)
+    t = out["timings"]
+    print(f"one compile: {t['runs']} runs, {t['env_steps_per_s']:.0f} env-steps/s in all, run {t['run_s']:.1f}s, "
+          f"compile {t['compile_s']:.1f}s, evaluation {t['eval_s']:.1f}s")
+    print(dqn_fit.markdown_table(out["table"]))
+    print(f"table.md, study.json and one curves_<factor>.png per factor in {run_dir}")
+    return 0
+
+
+def cmd_train_tabular(args) -> int:
+    import jax
+    import numpy as np
+
+    from jaxgen.rl import envs, tabular
+
+    over = _overrides(args, tabular.QLearningConfig)
+    cfg = tabular.validate(tabular.QLearningConfig(**over))
+    gamma = cfg.gamma
+    if args.method == "q-learning":
+        keys = jax.random.split(jax.random.PRNGKey(args.seed), args.runs)
+        states, _ = jax.jit(jax.vmap(tabular.make_train(cfg)))(keys)
+        q = np.asarray(states.q).mean(0)
+        how = f"Q-learning, mean of {args.runs} vmapped runs of {cfg.num_steps} steps"
+    else:
+        mdp = tabular.line_world_mdp() if cfg.env == "LineWorld" else tabular.frozen_lake_mdp(envs.make(cfg.env)[0])
+        fn = tabular.value_iteration if args.method == "value-iteration" else tabular.policy_iteration
+        out = fn(mdp, gamma)
+        q = np.asarray(out[0])
+        how = f"{args.method}, converged in {int(out[-1])} iterations"
+    print(f"{cfg.env}, gamma {gamma}: {how}")
+    print("state  " + "  ".join(f"Q[a={a}]" for a in range(q.shape[1])) + "  greedy")
+    for i, row in enumerate(q):
+        print(f"{i:>5}  " + "  ".join(f"{v:7.2f}" for v in row) + f"  {int(np.argmax(row)):>6}")
+    ret = tabular.greedy_returns(cfg.env, jax.numpy.asarray(q), jax.random.PRNGKey(args.seed), 100)
+    print(f"greedy policy: mean return {float(np.mean(ret)):.2f} over 100 episodes")
+    return 0
+
+
+def _restore(run_dir: Path, cls, init_fn):
+    import jax
+
+    from jaxgen.core import checkpoint as ckpt
+    from jaxgen.core import config as C
+
+    blob = ckpt.read_config(run_dir)
+    if blob.get("type") != cls.__name__:
+        raise ConfigError(f"{run_dir} holds a {blob.get('type')} run; this command needs a {cls.__name__} run.")
+    cfg = C.from_dict(cls, blob["config"])
+    c = ckpt.Checkpointer(run_dir)
+    try:
+        return c.restore(init_fn(jax.random.PRNGKey(0), cfg))
+    finally:
+        c.close()
+
+
+def cmd_inspect_dqn(args) -> int:
+    from jaxgen.rl import dqn, dqn_fit
+
+    run_dir = Path(args.run_dir)
+    state = _restore(run_dir, dqn.DQNConfig, dqn.init)
+    out_png = Path(args.out) if args.out else run_dir / "q_values.png"
+    q = dqn_fit.inspect(state, args.n, args.seed, out_png)
+    print("state  " + "  ".join(f"Q[a={a}]" for a in range(len(q["q"][0]))) + "  chosen  mean Q")
+    for i, row in enumerate(q["q"]):
+        print(f"{i:>5}  " + "  ".join(f"{v:7.3f}" for v in row) + f"  {q['action'][i]:>6}  {q['mean_q'][i]:.3f}")
+    if out_png.exists():
+        print(f"pictures of the states in {out_png}")
+    return 0
+
+
 def cmd_sample(args) -> int:
     import jax
     import numpy as np
 
-    from jaxgen.core import checkpoint as ckpt
-    from jaxgen.core import config as C
     from jaxgen.core import plotting
     from jaxgen.generative import autoencoder as ae
 
-    blob = ckpt.read_config(Path(args.run_dir))
-    if blob.get("type") != "AEConfig":
-        raise ConfigError(f"{args.run_dir} holds a {blob.get('type')} run; jaxgen sample supports: AEConfig (ae, dae, vae).")
-    cfg = C.from_dict(ae.AEConfig, blob["config"])
-    c = ckpt.Checkpointer(Path(args.run_dir))
-    state = c.restore(ae.init(jax.random.PRNGKey(0), cfg))
-    c.close()
+    state = _restore(Path(args.run_dir), ae.AEConfig, ae.init)
+    cfg = state.config
     out = Path(args.out or Path(args.run_dir) / "sampled.png")
     if cfg.variational:
         imgs = np.asarray(ae.sample_prior(state, jax.random.PRNGKey(args.seed), args.n))
@@ -190,28 +318,72 @@ def cmd_data(args) -> int:
     return 0
 
 
+def _rl_run_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("run")
+    g.add_argument("--seed", type=int, default=0, help="random seed of the run")
+    g.add_argument("--run-dir", default=None, help="where logs, checkpoints and plots go (default runs/<algo>-<env>-<time>)")
+    g.add_argument("--resume", default=None, metavar="RUN_DIR", help="continue the run in RUN_DIR from its latest checkpoint")
+    g.add_argument("--chunk-steps", type=int, default=None, help="iterations per compiled chunk (default: 1/50 of the run)")
+    g.add_argument("--mode", default="auto", choices=("auto", "scan", "loop"), help="chunk execution (auto: scan)")
+    g.add_argument("--eval-episodes", type=int, default=10, help="complete evaluation episodes between chunks")
+    g.add_argument("--threshold", type=float, default=None, help="report the first env step where the evaluation return reaches this")
+    g.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
 def build_parser() -> argparse.ArgumentParser:
     from jaxgen.generative import autoencoder as ae
+    from jaxgen.rl import dqn
 
     p = argparse.ArgumentParser(prog="jaxgen", description="Fast JAX generative models and RL agents.")
     sub = p.add_subparsers(dest="command", required=True)
-    t = sub.add_parser("train", help="train a model and write its logs, checkpoints and plots",
-                       description="Train a model. Example: jaxgen train vae --arch conv --latent 16 --epochs 20")
-    t.add_argument("model", choices=AE_MODELS, help="vae (variational), ae (autoencoder) or dae (denoising)")
-    _config_options(t, ae.AEConfig, multi=("arch", "latent"))
-    _data_args(t)
-    _run_args(t)
-    t.set_defaults(func=cmd_train)
 
-    s = sub.add_parser("sweep", help="train seeds x hyperparameter values in one vmapped compile",
-                       description="Example: jaxgen sweep vae --grid learning_rate=1e-3,3e-4 --seeds 4")
-    s.add_argument("model", choices=AE_MODELS)
+    train = sub.add_parser("train", help="train a model or agent and write its logs, checkpoints and plots")
+    tsub = train.add_subparsers(dest="algo", required=True, metavar="ALGO")
+    for name, what in (("vae", "variational autoencoder"), ("ae", "autoencoder (under- or over-complete)"),
+                       ("dae", "denoising autoencoder")):
+        t = tsub.add_parser(name, help=f"{what} on MNIST",
+                            description=f"Train a {what} on MNIST. Example: jaxgen train {name} --arch conv --latent 16 --epochs 20")
+        _config_options(t, ae.AEConfig, multi=("arch", "latent"))
+        _data_args(t)
+        _run_args(t)
+        t.set_defaults(func=cmd_train, model=name)
+    t = tsub.add_parser("dqn", help="DQN on a discrete gymnax environment",
+                        description="Train DQN. Example: jaxgen train dqn --env CartPole-v1 --total-steps 500000 --threshold 475")
+    _config_options(t, dqn.DQNConfig, skip=())
+    _rl_run_args(t)
+    t.set_defaults(func=cmd_train_dqn)
+
+    from jaxgen.rl import tabular
+
+    t = tsub.add_parser("tabular", help="tabular Q-learning, value or policy iteration (line world, FrozenLake)",
+                        description="Example: jaxgen train tabular --method value-iteration --env LineWorld")
+    t.add_argument("--method", default="q-learning", choices=("q-learning", "value-iteration", "policy-iteration"))
+    t.add_argument("--runs", type=int, default=16, help="q-learning: independent runs, vmapped")
+    t.add_argument("--seed", type=int, default=0, help="random seed")
+    _config_options(t, tabular.QLearningConfig, skip=())
+    t.set_defaults(func=cmd_train_tabular)
+
+    sweep = sub.add_parser("sweep", help="train seeds x hyperparameter values in one vmapped compile")
+    ssub = sweep.add_subparsers(dest="algo", required=True, metavar="ALGO")
+    for name in AE_MODELS:
+        s = ssub.add_parser(name, help=f"sweep the {name}", description=f"Example: jaxgen sweep {name} --grid learning_rate=1e-3,3e-4 --seeds 4")
+        s.add_argument("--grid", action="append", metavar="NAME=V1,V2", help="a traced hyperparameter and its values (repeatable)")
+        s.add_argument("--seeds", type=int, default=2, help="seeds per grid point")
+        _config_options(s, ae.AEConfig)
+        _data_args(s)
+        _run_args(s)
+        s.set_defaults(func=cmd_sweep, model=name)
+    s = ssub.add_parser("dqn", help="a DQN study in one compile",
+                        description="Example: jaxgen sweep dqn --grid learning_rate=1e-3,1e-4 --grid gamma=0.9,0.99 --seeds 4; "
+                                    "the course's Freeway study: jaxgen sweep dqn --freeway-study --scale 0.1")
     s.add_argument("--grid", action="append", metavar="NAME=V1,V2", help="a traced hyperparameter and its values (repeatable)")
     s.add_argument("--seeds", type=int, default=2, help="seeds per grid point")
-    _config_options(s, ae.AEConfig)
-    _data_args(s)
-    _run_args(s)
-    s.set_defaults(func=cmd_sweep)
+    s.add_argument("--freeway-study", action="store_true", help="the course's study on Freeway-MinAtar: eps decay x learning rate x gamma")
+    s.add_argument("--scale", type=float, default=1.0, help="--freeway-study: shorten the run and the eps decays by this factor")
+    s.add_argument("--run-dir", default=None, help="where table.md, study.json and the plots go")
+    s.add_argument("--no-progress", action="store_true", help="no progress bar")
+    _config_options(s, dqn.DQNConfig, skip=())
+    s.set_defaults(func=cmd_sweep_dqn)
 
     sm = sub.add_parser("sample", help="draw samples from a trained VAE's prior into a PNG")
     sm.add_argument("run_dir", help="run directory written by jaxgen train")
@@ -219,6 +391,15 @@ def build_parser() -> argparse.ArgumentParser:
     sm.add_argument("--seed", type=int, default=0, help="sampling seed")
     sm.add_argument("--out", default=None, help="PNG path (default RUN_DIR/sampled.png)")
     sm.set_defaults(func=cmd_sample)
+
+    ins = sub.add_parser("inspect", help="Q values of sampled states of a trained DQN (with pictures for MinAtar)")
+    isub = ins.add_subparsers(dest="algo", required=True, metavar="ALGO")
+    i = isub.add_parser("dqn", help="inspect a DQN run")
+    i.add_argument("run_dir", help="run directory written by jaxgen train dqn")
+    i.add_argument("--n", type=int, default=8, help="states drawn from the replay buffer")
+    i.add_argument("--seed", type=int, default=0, help="sampling seed")
+    i.add_argument("--out", default=None, help="PNG of the states (image observations; default RUN_DIR/q_values.png)")
+    i.set_defaults(func=cmd_inspect_dqn)
 
     d = sub.add_parser("data", help="prepare data sets for offline use")
     dsub = d.add_subparsers(dest="action", required=True)
