@@ -1,0 +1,396 @@
+"""The GAN family as one module: every variant is a :class:`GANConfig`.
+
+* ``arch``: ``"mlp"`` (MLP generator / discriminator) or ``"dcgan"`` (Radford et al. 2016;
+  28x28 for MNIST with one block fewer, 64x64 for faces); networks in :mod:`jaxgen.nets.gan`.
+* ``loss``: ``"bce"`` (minimax, non-saturating generator), ``"wgan"`` (weight clipping,
+  RMSProp), ``"wgan-gp"`` (gradient penalty lambda = 10, Adam(1e-4, 0.5, 0.9)), ``"hinge"``;
+  the math is in :mod:`jaxgen.generative.gan_losses`.
+* ``sn``: spectral normalisation on every discriminator layer (power-iteration vectors in the
+  discriminator's ``aux["spectral"]``, part of the train state).
+* ``conditional``: the label conditions G (embedding concatenated to z) and D (projection or
+  concatenation, ``cond_d``).
+
+One iteration (``train_step``) = ``n_critic`` discriminator updates (each on its own real
+minibatch) + one generator update. Optimiser defaults follow the loss (``resolve``): Adam(2e-4,
+0.5, 0.999) and n_critic 1 for bce / hinge; RMSProp(5e-5) with clipping 0.01 and n_critic 5
+for wgan; Adam(1e-4, 0.5, 0.9), n_critic 5, lambda 10 for wgan-gp.
+
+Choices made here (not covered by the house rules):
+
+* Images are scaled to [-1, 1] (tanh generator). The discriminator runs in training mode
+  (batch statistics) in both updates, as the DCGAN reference code does; only its own update
+  writes its batch-norm statistics and spectral-norm vectors (``u`` advances once per D
+  update, on the real pass). Samples are drawn with the generator's batch statistics
+  (``train_bn=True``), in chunks of ``batch_size``, i.e. as it was trained.
+* The discriminator's default normalisation (``d_norm="auto"``): batch norm for the DCGAN
+  with bce / wgan / hinge, layer norm for wgan-gp (a per-example penalty forbids batch norm,
+  Gulrajani et al. 2017), none with spectral normalisation or for the MLP.
+* Conditional D updates generate fakes with the real batch's labels (so the penalty
+  interpolates within a label); the G update draws labels uniformly.
+
+Contract (DESIGN.md): ``init(key, config, hparams=None) -> GANState``,
+``train_step(state, batch) -> (state, metrics)``, ``make_trainer(config, data) -> Trainer``,
+``make_train(config, data) -> train(key, hparams=None)``. Step randomness is
+``fold_in(state.key, state.step)``.
+"""
+from __future__ import annotations
+
+import dataclasses
+import functools
+import math
+
+import jax
+import jax.numpy as jnp
+import optax
+from flax import struct
+from flax.training.train_state import TrainState
+
+from jaxgen.core import config as C
+from jaxgen.core.errors import ConfigError, choice
+from jaxgen.core.sharding import shard_batch
+from jaxgen.core.train import Trainer, batch_indices
+from jaxgen.core.train import make_train as _make_train
+from jaxgen.data.transforms import to_unit
+from jaxgen.generative import gan_losses as L
+from jaxgen.nets import gan as nets
+
+ARCHS = ("dcgan", "mlp")
+OPTIMIZERS = ("auto", "adam", "rmsprop")
+D_NORMS = ("auto",) + nets.NORMS
+DATA_SEED = 0x6A7
+
+#: Per-loss defaults: optimiser, learning rate (G and D), Adam betas, n_critic.
+LOSS_DEFAULTS = {
+    "bce": dict(optimizer="adam", lr=2e-4, beta1=0.5, beta2=0.999, n_critic=1),
+    "hinge": dict(optimizer="adam", lr=2e-4, beta1=0.5, beta2=0.999, n_critic=1),
+    "wgan": dict(optimizer="rmsprop", lr=5e-5, beta1=0.5, beta2=0.999, n_critic=5),
+    "wgan-gp": dict(optimizer="adam", lr=1e-4, beta1=0.5, beta2=0.9, n_critic=5),
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class GANConfig:
+    """GAN-family config. Defaults: DCGAN on MNIST (28x28x1), minimax BCE, batch 64.
+
+    Fields left at their "by loss" value (0 / -1 / "auto") take the loss's published
+    defaults (``LOSS_DEFAULTS``) through :func:`resolve`."""
+
+    arch: str = C.static("dcgan", "dcgan (strided convs) or mlp", ARCHS)
+    loss: str = C.static("bce", "bce (minimax, non-saturating G), wgan (clipping), wgan-gp (gradient penalty) or hinge", L.LOSSES)
+    sn: bool = C.static(False, "spectral normalisation on every discriminator layer")
+    conditional: bool = C.static(False, "condition G and D on the class label")
+    cond_d: str = C.static("projection", "conditional D: projection (Miyato & Koyama) or concat (one-hot label input)", nets.COND_D)
+    num_classes: int = C.static(10, "number of labels (conditional)")
+    image_size: int = C.static(28, "image side: 28 (MNIST) or 64 (faces, RGB)", (28, 64))
+    channels: int = C.static(1, "image channels: 1 (grey) or 3 (RGB)")
+    z_dim: int = C.static(100, "noise size")
+    width: int = C.static(64, "DCGAN base channels w (G: 4x4x4w at 28, 4x4x8w at 64; D mirrors)")
+    mlp_hidden: tuple = C.static((256, 512, 1024), "MLP generator hidden sizes (the discriminator uses them reversed)")
+    d_norm: str = C.static("auto", "DCGAN discriminator norm: auto (by loss, see docs), batch, layer or none", D_NORMS)
+    n_power: int = C.static(1, "power iterations per D update (spectral norm)")
+    n_critic: int = C.static(0, "D updates per G update (0: by loss: 5 for wgan / wgan-gp, else 1)")
+    optimizer: str = C.static("auto", "auto (by loss: rmsprop for wgan, else adam), adam or rmsprop", OPTIMIZERS)
+    beta1: float = C.static(-1.0, "Adam beta1 (-1: by loss, 0.5)")
+    beta2: float = C.static(-1.0, "Adam beta2 (-1: by loss, 0.999; wgan-gp 0.9)")
+    batch_size: int = C.static(64, "minibatch size (real images per D update)")
+    epochs: int = C.static(5, "passes over the training set (each iteration reads n_critic minibatches)")
+    lr_g: float = C.traced(0.0, "generator learning rate (0: by loss: 2e-4; wgan 5e-5; wgan-gp 1e-4)")
+    lr_d: float = C.traced(0.0, "discriminator learning rate (0: by loss, as lr_g)")
+    clip: float = C.traced(0.01, "wgan: critic weights are clipped to [-clip, clip]")
+    gp_weight: float = C.traced(10.0, "wgan-gp: weight lambda of the gradient penalty")
+
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        return (self.image_size, self.image_size, self.channels)
+
+    def steps_per_epoch(self, num_examples: int) -> int:
+        return (num_examples // self.batch_size) // resolve(self).n_critic
+
+
+def resolve(config: GANConfig) -> GANConfig:
+    """``config`` with every "by loss" field replaced by the loss's default (idempotent)."""
+    d = LOSS_DEFAULTS.get(config.loss, LOSS_DEFAULTS["bce"])
+    norm = config.d_norm
+    if norm == "auto":
+        norm = "none" if (config.sn or config.arch == "mlp") else ("layer" if config.loss == "wgan-gp" else "batch")
+    return dataclasses.replace(
+        config,
+        optimizer=d["optimizer"] if config.optimizer == "auto" else config.optimizer,
+        lr_g=config.lr_g or d["lr"],
+        lr_d=config.lr_d or d["lr"],
+        beta1=d["beta1"] if config.beta1 < 0 else config.beta1,
+        beta2=d["beta2"] if config.beta2 < 0 else config.beta2,
+        n_critic=config.n_critic or d["n_critic"],
+        d_norm=norm,
+    )
+
+
+def validate(config: GANConfig, num_examples: int | None = None) -> GANConfig:
+    """Raise ConfigError (one sentence) for an out-of-range config; return it resolved."""
+    choice("arch", config.arch, ARCHS)
+    choice("loss", config.loss, L.LOSSES)
+    choice("cond_d", config.cond_d, nets.COND_D)
+    choice("d_norm", config.d_norm, D_NORMS)
+    choice("optimizer", config.optimizer, OPTIMIZERS)
+    choice("image_size", config.image_size, (28, 64))
+    choice("channels", config.channels, (1, 3))
+    for name in ("z_dim", "width", "n_power", "epochs", "num_classes"):
+        v = getattr(config, name)
+        C.require(config, name, isinstance(v, int) and v >= 1, "a whole number >= 1")
+    C.require(config, "n_critic", isinstance(config.n_critic, int) and 0 <= config.n_critic <= 100, "0 (by loss) or 1 to 100")
+    C.require(config, "mlp_hidden", len(config.mlp_hidden) >= 1 and all(int(h) >= 1 for h in config.mlp_hidden),
+              "a non-empty tuple of whole numbers >= 1")
+    C.require(config, "lr_g", 0 <= config.lr_g < 1, "0 (by loss) or a number in (0, 1)")
+    C.require(config, "lr_d", 0 <= config.lr_d < 1, "0 (by loss) or a number in (0, 1)")
+    C.require(config, "clip", config.clip > 0, "a number > 0")
+    C.require(config, "gp_weight", config.gp_weight >= 0, "a number >= 0")
+    r = resolve(config)
+    if r.loss == "wgan-gp" and r.arch == "dcgan" and r.d_norm == "batch":
+        raise ConfigError("d_norm='batch' is not accepted with loss='wgan-gp' (the per-example gradient penalty "
+                          "forbids batch norm in the critic); choose one of: 'layer', 'none', 'auto'.")
+    ok = isinstance(config.batch_size, int) and config.batch_size >= 1
+    if num_examples is not None:
+        ok = ok and config.batch_size * r.n_critic <= num_examples
+    C.require(config, "batch_size", ok,
+              f"a whole number >= 1 with batch_size * n_critic ({r.n_critic}) <= the training-set size ({num_examples})")
+    return r
+
+
+# --------------------------------------------------------------------------- state
+
+class Player(TrainState):
+    """One player's params and optimiser state, plus its mutable variable collections
+    (``aux``: ``batch_stats`` of batch norm, ``spectral`` power-iteration vectors)."""
+
+    aux: dict
+
+
+class GANState(struct.PyTreeNode):
+    """The whole train state: both players, the run's key, the iteration count, the traced
+    hyperparameters (float32 scalars) and the static config."""
+
+    g: Player
+    d: Player
+    key: jax.Array  # uint32[2]
+    step: jax.Array  # int32 iterations (n_critic D updates + 1 G update each)
+    hparams: dict
+    config: GANConfig = struct.field(pytree_node=False)
+
+
+def _optimizer(cfg: GANConfig):
+    if cfg.optimizer == "rmsprop":
+        return optax.inject_hyperparams(optax.rmsprop)(learning_rate=1e-4, decay=0.99, eps=1e-8)
+    return optax.inject_hyperparams(optax.adam)(learning_rate=1e-4, b1=cfg.beta1, b2=cfg.beta2)
+
+
+@functools.lru_cache(maxsize=None)
+def build(config: GANConfig):
+    """(generator, discriminator, optimiser) of a resolved config (cached: stable treedefs)."""
+    cfg = resolve(config)
+    nc = cfg.num_classes if cfg.conditional else 0
+    if cfg.arch == "mlp":
+        g = nets.MLPGenerator(cfg.image_shape, tuple(cfg.mlp_hidden), nc)
+        d = nets.MLPDiscriminator(tuple(reversed(cfg.mlp_hidden)), nc, cfg.cond_d, cfg.sn, cfg.n_power)
+    else:
+        g = nets.DCGANGenerator(cfg.image_size, cfg.channels, cfg.width, nc)
+        d = nets.DCGANDiscriminator(cfg.image_size, cfg.width, nc, cfg.cond_d, cfg.d_norm, cfg.sn, cfg.n_power)
+    return g, d, _optimizer(cfg)
+
+
+def init(key: jax.Array, config: GANConfig, hparams: dict | None = None) -> GANState:
+    """Initial state. ``key``: uint32[2]; ``hparams``: traced overrides (scalars)."""
+    cfg = resolve(config)
+    g_net, d_net, tx = build(cfg)
+    hp = C.hparams(cfg, hparams)
+    kg, kd, krun = jax.random.split(key, 3)
+    z = jnp.zeros((2, cfg.z_dim))
+    y = jnp.zeros((2,), jnp.int32)
+    x = jnp.zeros((2, *cfg.image_shape))
+    gv = dict(g_net.init({"params": kg}, z, y, train=True))
+    dv = dict(d_net.init({"params": kd}, x, y, train=True, update_sn=False))
+    players = []
+    for net, v, lr in ((g_net, gv, hp["lr_g"]), (d_net, dv, hp["lr_d"])):
+        params = v.pop("params")
+        p = Player.create(apply_fn=net.apply, params=params, tx=tx, aux=v)
+        opt = p.opt_state
+        opt.hyperparams["learning_rate"] = jnp.array(lr, jnp.float32, copy=True)
+        players.append(p.replace(opt_state=opt))
+    return GANState(g=players[0], d=players[1], key=krun, step=jnp.zeros((), jnp.int32), hparams=hp, config=cfg)
+
+
+# --------------------------------------------------------------------------- applying the nets
+
+def g_forward(g: Player, params, z: jax.Array, y: jax.Array | None, update_stats: bool = False):
+    """Generator images [B, H, W, C] (batch statistics) and its updated ``aux``."""
+    if "batch_stats" in g.aux and update_stats:
+        out, new = g.apply_fn({"params": params, **g.aux}, z, y, train=True, mutable=["batch_stats"])
+        return out, {**g.aux, **new}
+    if "batch_stats" in g.aux:
+        out, _ = g.apply_fn({"params": params, **g.aux}, z, y, train=True, mutable=["batch_stats"])
+        return out, g.aux
+    return g.apply_fn({"params": params, **g.aux}, z, y, train=True), g.aux
+
+
+def d_forward(d: Player, params, aux: dict, x: jax.Array, y: jax.Array | None, update_sn: bool = False):
+    """Discriminator scores [B] and the new ``aux`` (batch stats always, ``u`` if ``update_sn``)."""
+    mutable = [k for k in aux if k == "batch_stats" or (k == nets.SPECTRAL and update_sn)]
+    variables = {"params": params, **aux}
+    if not mutable:
+        return d.apply_fn(variables, x, y, train=True, update_sn=False), aux
+    out, new = d.apply_fn(variables, x, y, train=True, update_sn=update_sn, mutable=mutable)
+    return out, {**aux, **new}
+
+
+def _labels(cfg: GANConfig, key, n):
+    return jax.random.randint(key, (n,), 0, cfg.num_classes) if cfg.conditional else None
+
+
+def d_update(state: GANState, real: jax.Array, labels: jax.Array | None, key: jax.Array):
+    """One discriminator update on ``real`` [B, H, W, C] in [-1, 1]. Returns (d Player, metrics)."""
+    cfg, hp, g, d = state.config, state.hparams, state.g, state.d
+    kz, kgp = jax.random.split(key)
+    y = labels if cfg.conditional else None
+    z = jax.random.normal(kz, (real.shape[0], cfg.z_dim))
+    fake = jax.lax.stop_gradient(g_forward(g, g.params, z, y)[0])
+
+    def loss_fn(params):
+        s_real, aux = d_forward(d, params, d.aux, real, y, update_sn=True)
+        s_fake, aux = d_forward(d, params, aux, fake, y)
+        loss = L.d_loss(cfg.loss, s_real, s_fake)
+        m = {"d_loss": loss, "d_real": jnp.mean(s_real), "d_fake": jnp.mean(s_fake),
+             "d_acc": L.d_accuracy(s_real, s_fake)}
+        if cfg.loss == "wgan-gp":
+            xh = L.interpolate(kgp, real, fake)
+            gp = L.gradient_penalty(lambda xx: d_forward(d, params, aux, xx, y)[0], xh)
+            loss = loss + hp["gp_weight"] * gp
+            m["gp"] = gp
+        return loss, (aux, m)
+
+    grads, (aux, m) = jax.grad(loss_fn, has_aux=True)(d.params)
+    d = d.apply_gradients(grads=grads).replace(aux=aux)
+    if cfg.loss == "wgan":
+        d = d.replace(params=L.clip_weights(d.params, hp["clip"]))
+    return d, m
+
+
+def g_update(state: GANState, key: jax.Array):
+    """One generator update against the current discriminator. Returns (g Player, metrics)."""
+    cfg, g, d = state.config, state.g, state.d
+    kz, ky = jax.random.split(key)
+    y = _labels(cfg, ky, cfg.batch_size)
+    z = jax.random.normal(kz, (cfg.batch_size, cfg.z_dim))
+
+    def loss_fn(params):
+        fake, aux = g_forward(g, params, z, y, update_stats=True)
+        s, _ = d_forward(d, d.params, d.aux, fake, y)
+        return L.g_loss(cfg.loss, s), aux
+
+    (loss, aux), grads = jax.value_and_grad(loss_fn, has_aux=True)(g.params)
+    return g.apply_gradients(grads=grads).replace(aux=aux), {"g_loss": loss}
+
+
+def train_step(state: GANState, batch: dict) -> tuple[GANState, dict]:
+    """One iteration: ``n_critic`` D updates then one G update.
+
+    Args:
+      batch: ``{"real": float [n_critic, B, H, W, C] in [-1, 1], "labels": int32 [n_critic, B]}``.
+    Returns:
+      (new state, metrics): d_loss, d_real, d_fake, d_acc (means over the D updates),
+      wdist (= d_real - d_fake), gp (wgan-gp), g_loss.
+    """
+    cfg = state.config
+    key = jax.random.fold_in(state.key, state.step)
+    ms = []
+    for i in range(cfg.n_critic):
+        d, m = d_update(state, batch["real"][i], batch["labels"][i], jax.random.fold_in(key, i))
+        state = state.replace(d=d)
+        ms.append(m)
+    metrics = jax.tree_util.tree_map(lambda *x: sum(x) / len(x), *ms)
+    metrics["wdist"] = metrics["d_real"] - metrics["d_fake"]
+    g, mg = g_update(state, jax.random.fold_in(key, cfg.n_critic))
+    return state.replace(g=g, step=state.step + 1), {**metrics, **mg}
+
+
+# --------------------------------------------------------------------------- data
+
+def to_signed(images: jax.Array) -> jax.Array:
+    """uint8 0..255 -> float32 in [-1, 1]."""
+    return to_unit(images) * 2.0 - 1.0
+
+
+def draw_batch(state: GANState, data: dict) -> dict:
+    """The ``n_critic`` minibatches of iteration ``state.step`` from device-resident ``data``
+    (``images`` uint8 [N, H, W, C], ``labels`` int32 [N]), epoch-wise shuffled."""
+    cfg = state.config
+    n = data["images"].shape[0]
+    data_key = jax.random.fold_in(state.key, DATA_SEED)
+    idx = jnp.stack([batch_indices(data_key, state.step * cfg.n_critic + i, n, cfg.batch_size)
+                     for i in range(cfg.n_critic)])
+    return {"real": shard_batch(to_signed(data["images"][idx])), "labels": data["labels"][idx]}
+
+
+def data_step(state: GANState, data: dict) -> tuple[GANState, dict]:
+    """One iteration on device-resident data (the Trainer's step)."""
+    return train_step(state, draw_batch(state, data))
+
+
+def make_trainer(config: GANConfig, data: dict) -> Trainer:
+    """The run of ``config.epochs`` epochs over ``data`` (``images`` uint8 [N, H, W, C]; ``labels``
+    int [N], required when conditional)."""
+    images = data["images"]
+    n = int(images.shape[0])
+    cfg = validate(config, n)
+    if tuple(images.shape[1:]) != cfg.image_shape:
+        raise ConfigError(f"the images have shape {tuple(images.shape[1:])} but the config expects "
+                          f"{cfg.image_shape} (image_size={cfg.image_size}, channels={cfg.channels}); "
+                          "set image_size and channels to match the data.")
+    labels = data.get("labels")
+    if labels is None:
+        if cfg.conditional:
+            raise ConfigError("conditional=True needs labels; give data={'images': ..., 'labels': ...} or set conditional=False.")
+        labels = jnp.zeros((n,), jnp.int32)
+    spe = cfg.steps_per_epoch(n)
+    return Trainer(
+        init=lambda key, hp=None: init(key, cfg, hp),
+        step=data_step,
+        num_steps=cfg.epochs * spe,
+        data={"images": jnp.asarray(images, jnp.uint8), "labels": jnp.asarray(labels, jnp.int32)},
+        steps_per_epoch=spe,
+        config=cfg,
+    )
+
+
+def make_train(config: GANConfig, data: dict):
+    """``train(key, hparams=None) -> (GANState, metrics[num_steps])`` as one scan (jit/vmap it)."""
+    return _make_train(make_trainer(config, data))
+
+
+# --------------------------------------------------------------------------- sampling
+
+def generate(state: GANState, z: jax.Array, labels: jax.Array | None = None) -> jax.Array:
+    """Images in [-1, 1], ``[N, H, W, C]``, for noise ``z [N, Z]`` (and labels ``int [N]``).
+
+    Batch-norm statistics come from chunks of ``batch_size`` samples (as in training); N is
+    padded to a whole number of chunks.
+    """
+    cfg = state.config
+    n = z.shape[0]
+    b = min(cfg.batch_size, n)
+    chunks = math.ceil(n / b)
+    pad = chunks * b - n
+    y = jnp.zeros((n,), jnp.int32) if labels is None else jnp.asarray(labels, jnp.int32)
+    zp = jnp.concatenate([z, z[:pad]]) if pad else z
+    yp = jnp.concatenate([y, y[:pad]]) if pad else y
+    zs, ys = zp.reshape(chunks, b, -1), yp.reshape(chunks, b)
+    out = jax.lax.map(lambda zy: g_forward(state.g, state.g.params, zy[0], zy[1] if cfg.conditional else None)[0],
+                      (zs, ys))
+    return out.reshape(chunks * b, *cfg.image_shape)[:n]
+
+
+def sample(state: GANState, key: jax.Array, n: int, labels: jax.Array | None = None) -> jax.Array:
+    """``n`` images in [0, 1] ``[n, H, W, C]`` from z ~ N(0, I) (labels: requested classes, conditional)."""
+    kz, ky = jax.random.split(key)
+    z = jax.random.normal(kz, (n, state.config.z_dim))
+    if labels is None and state.config.conditional:
+        labels = jax.random.randint(ky, (n,), 0, state.config.num_classes)
+    return (generate(state, z, labels) + 1.0) / 2.0

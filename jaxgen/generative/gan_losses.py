@@ -1,0 +1,106 @@
+"""GAN losses, the gradient penalty and weight clipping: small pure functions on logits.
+
+Every discriminator output here is a raw score ``[B]`` (a logit for the minimax game, a
+critic value for WGAN / hinge); nothing applies a sigmoid before the loss.
+
+==========  ===========================================================  ==========================
+loss        discriminator / critic (minimised)                           generator (minimised)
+==========  ===========================================================  ==========================
+``bce``     BCE(real -> 1) + BCE(fake -> 0)                              BCE(fake -> 1) (non-saturating)
+            = E[softplus(-D(x))] + E[softplus(D(G(z)))]                  = E[softplus(-D(G(z)))]
+``wgan``    E[D(G(z))] - E[D(x)]  (+ weight clipping to [-c, c])         -E[D(G(z))]
+``wgan-gp`` E[D(G(z))] - E[D(x)] + lambda E[(|grad D(x^)|_2 - 1)^2]      -E[D(G(z))]
+``hinge``   E[relu(1 - D(x))] + E[relu(1 + D(G(z)))]                     -E[D(G(z))]
+==========  ===========================================================  ==========================
+
+References: Goodfellow et al. 2014 (minimax, non-saturating G); Arjovsky et al. 2017 (WGAN,
+clipping, RMSProp); Gulrajani et al. 2017 (WGAN-GP: x^ = eps x + (1 - eps) G(z), eps ~ U[0, 1]
+per example); Lim & Ye 2017 / Miyato et al. 2018 (hinge).
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+import chex
+import jax
+import jax.numpy as jnp
+
+LOSSES = ("bce", "wgan", "wgan-gp", "hinge")
+
+
+def bce_d_loss(real: jax.Array, fake: jax.Array) -> jax.Array:
+    """Minimax discriminator loss: -E[log sigmoid(real)] - E[log(1 - sigmoid(fake))]. ``[B], [B] -> []``."""
+    chex.assert_rank([real, fake], 1)
+    return jnp.mean(jax.nn.softplus(-real)) + jnp.mean(jax.nn.softplus(fake))
+
+
+def bce_g_loss(fake: jax.Array) -> jax.Array:
+    """Non-saturating generator loss: -E[log sigmoid(fake)]. ``[B] -> []``."""
+    chex.assert_rank(fake, 1)
+    return jnp.mean(jax.nn.softplus(-fake))
+
+
+def wgan_d_loss(real: jax.Array, fake: jax.Array) -> jax.Array:
+    """Critic loss E[fake] - E[real] (the negated Wasserstein estimate). ``[B], [B] -> []``."""
+    chex.assert_rank([real, fake], 1)
+    return jnp.mean(fake) - jnp.mean(real)
+
+
+def wgan_g_loss(fake: jax.Array) -> jax.Array:
+    """Generator loss -E[critic(fake)] (also the hinge generator loss). ``[B] -> []``."""
+    chex.assert_rank(fake, 1)
+    return -jnp.mean(fake)
+
+
+def hinge_d_loss(real: jax.Array, fake: jax.Array) -> jax.Array:
+    """Hinge discriminator loss E[relu(1 - real)] + E[relu(1 + fake)]. ``[B], [B] -> []``."""
+    chex.assert_rank([real, fake], 1)
+    return jnp.mean(jax.nn.relu(1.0 - real)) + jnp.mean(jax.nn.relu(1.0 + fake))
+
+
+def d_loss(loss: str, real: jax.Array, fake: jax.Array) -> jax.Array:
+    """The discriminator loss of ``loss`` (without the gradient penalty, added by the caller)."""
+    if loss == "bce":
+        return bce_d_loss(real, fake)
+    if loss in ("wgan", "wgan-gp"):
+        return wgan_d_loss(real, fake)
+    if loss == "hinge":
+        return hinge_d_loss(real, fake)
+    raise ValueError(f"loss={loss!r} is not accepted; choose one of: {', '.join(LOSSES)}.")
+
+
+def g_loss(loss: str, fake: jax.Array) -> jax.Array:
+    """The generator loss of ``loss``."""
+    if loss == "bce":
+        return bce_g_loss(fake)
+    if loss in LOSSES:
+        return wgan_g_loss(fake)
+    raise ValueError(f"loss={loss!r} is not accepted; choose one of: {', '.join(LOSSES)}.")
+
+
+def interpolate(key: jax.Array, real: jax.Array, fake: jax.Array) -> jax.Array:
+    """x^ = eps * real + (1 - eps) * fake with eps ~ U[0, 1], one per example. ``[B, ...]``."""
+    chex.assert_equal_shape([real, fake])
+    eps = jax.random.uniform(key, (real.shape[0],) + (1,) * (real.ndim - 1), real.dtype)
+    return eps * real + (1.0 - eps) * fake
+
+
+def gradient_penalty(critic: Callable[[jax.Array], jax.Array], x: jax.Array) -> jax.Array:
+    """E[(|grad_x critic(x)|_2 - 1)^2] over the examples of ``x`` [B, ...] (Gulrajani et al. 2017).
+
+    ``critic`` maps ``[B, ...] -> [B]`` with examples independent (no batch norm), so the
+    gradient of the sum gives each example's own input gradient.
+    """
+    grads = jax.grad(lambda xx: jnp.sum(critic(xx)))(x)
+    norms = jnp.sqrt(jnp.sum(grads.reshape(grads.shape[0], -1) ** 2, axis=-1) + 1e-12)
+    return jnp.mean((norms - 1.0) ** 2)
+
+
+def clip_weights(params, c: jax.Array):
+    """Every parameter clamped to [-c, c] (WGAN's crude Lipschitz constraint)."""
+    return jax.tree_util.tree_map(lambda p: jnp.clip(p, -c, c), params)
+
+
+def d_accuracy(real: jax.Array, fake: jax.Array) -> jax.Array:
+    """Share of real scores > 0 and fake scores < 0 (the discriminator's accuracy at threshold 0)."""
+    return 0.5 * (jnp.mean(real > 0) + jnp.mean(fake < 0))

@@ -1,0 +1,304 @@
+"""GAN networks: MLP and DCGAN generators / discriminators, spectral normalisation.
+
+Shapes (``B`` = batch, ``Z`` = noise size, images in [-1, 1], NHWC):
+
+* generators: ``(z [B, Z], y int[B] | None, train) -> images [B, H, W, C]`` (tanh output);
+* discriminators: ``(x [B, H, W, C], y int[B] | None, train, update_sn) -> scores [B]`` (raw
+  logits / critic values).
+
+DCGAN (Radford et al. 2016): the generator projects z to a 4x4 tensor, then stride-2
+up-convolutions with batch norm + ReLU and a tanh output; the discriminator is strided 4x4
+convolutions with leaky ReLU (0.2), no norm after the first. ``image_size=64``:
+z -> 4x4x8w -> 8x8x4w -> 16x16x2w -> 32x32xw -> 64x64xC (w = ``width``; w = 128 gives the
+paper's 4x4x1024). ``image_size=28`` (MNIST) has one block fewer: z -> 4x4x4w -> 7x7x2w
+(3x3 stride-2 up-convolution, "padding 1") -> 14x14xw -> 28x28xC; its discriminator mirrors
+it (28 -> 14 -> 7 -> 4). Every weight is initialised N(0, 0.02), batch-norm scales
+N(1, 0.02) (the paper's init).
+
+The 4x4 stride-2 up-convolutions are :class:`jaxgen.nets.conv.SubPixelConvTranspose` (the
+fast formulation on CPU); the 3x3 one (4 -> 7) is the same computation with the kernel
+zero-padded to 4x4 and the output cropped (:func:`upconv3_crop`, tested equal to
+``flax.linen.ConvTranspose(f, (3, 3), (2, 2), padding=((1, 1), (1, 1)))``).
+
+Conditional variants (``num_classes > 0``): the generator concatenates a learned label
+embedding to z; the discriminator either projects (Miyato & Koyama 2018:
+``score = psi(h) + <embed(y), h>`` on the last features ``h``) or concatenates the one-hot
+label (to the flattened input for the MLP, as constant planes for the DCGAN).
+
+The MLP GAN uses flax's default LeCun-normal init: N(0, 0.02) is the DCGAN's init (with batch
+norm); without batch norm it shrinks the signal layer by layer (measured: a 2-hidden-layer MLP
+GAN with it stays at chance for ~150 steps).
+
+Spectral normalisation (Miyato et al. 2018): :class:`SNDense` / :class:`SNConv` divide the
+kernel (reshaped to ``[fan_in, out]``) by its largest singular value, estimated by power
+iteration whose vector ``u [out]`` lives in the ``"spectral"`` variable collection (so in
+the train state); ``update_sn=True`` runs ``n_power`` iterations and stores the new ``u``.
+"""
+from __future__ import annotations
+
+from typing import Callable, Sequence
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jaxgen.nets.conv import subpixel_conv_transpose, upsample2x
+
+INIT = nn.initializers.normal(0.02)
+MLP_INIT = nn.initializers.lecun_normal()
+SPECTRAL = "spectral"
+NORMS = ("batch", "layer", "none")
+COND_D = ("projection", "concat")
+
+
+def bn_scale_init(key, shape, dtype=jnp.float32):
+    """Batch-norm scale ~ N(1, 0.02) (DCGAN)."""
+    return 1.0 + 0.02 * jax.random.normal(key, shape, dtype)
+
+
+# --------------------------------------------------------------------------- spectral norm
+
+def _l2n(x, eps=1e-12):
+    return x / (jnp.linalg.norm(x) + eps)
+
+
+def power_iteration(w: jax.Array, u: jax.Array, n_iter: int) -> tuple[jax.Array, jax.Array]:
+    """Largest singular value of ``w [m, n]`` by ``n_iter`` power steps from ``u [n]``.
+
+    Returns (sigma = v^T w u, new u), both without gradient through u and v (Miyato et al.).
+    """
+    w_sg = jax.lax.stop_gradient(w)
+    v = _l2n(w_sg @ u)
+    for _ in range(n_iter):
+        u = _l2n(w_sg.T @ v)
+        v = _l2n(w_sg @ u)
+    u, v = jax.lax.stop_gradient(u), jax.lax.stop_gradient(v)
+    return v @ w @ u, u
+
+
+def _spectral_normalize(module: nn.Module, kernel: jax.Array, update: bool, n_power: int) -> jax.Array:
+    w = kernel.reshape(-1, kernel.shape[-1])
+    u = module.variable(SPECTRAL, "u", lambda: _l2n(jax.random.normal(module.make_rng("params"), (w.shape[1],))))
+    sigma, u_new = power_iteration(w, u.value, n_power if update else 0)
+    if update and not module.is_initializing():
+        u.value = u_new
+    return kernel / sigma
+
+
+class SNDense(nn.Module):
+    """Dense layer with a spectrally normalised kernel. ``[..., D] -> [..., features]``."""
+
+    features: int
+    use_bias: bool = True
+    n_power: int = 1
+    kernel_init: Callable = INIT
+
+    @nn.compact
+    def __call__(self, x, update_sn: bool = False):
+        kernel = self.param("kernel", self.kernel_init, (x.shape[-1], self.features))
+        y = x @ _spectral_normalize(self, kernel, update_sn, self.n_power)
+        return y + self.param("bias", nn.initializers.zeros, (self.features,)) if self.use_bias else y
+
+
+class SNConv(nn.Module):
+    """Convolution (NHWC, "SAME") with a spectrally normalised kernel ``[kh, kw, C_in, C_out]``."""
+
+    features: int
+    kernel_size: tuple = (4, 4)
+    strides: tuple = (2, 2)
+    use_bias: bool = True
+    n_power: int = 1
+
+    @nn.compact
+    def __call__(self, x, update_sn: bool = False):
+        kernel = self.param("kernel", INIT, (*self.kernel_size, x.shape[-1], self.features))
+        k = _spectral_normalize(self, kernel, update_sn, self.n_power)
+        y = jax.lax.conv_general_dilated(x, k, self.strides, "SAME", dimension_numbers=("NHWC", "HWIO", "NHWC"))
+        return y + self.param("bias", nn.initializers.zeros, (self.features,)) if self.use_bias else y
+
+
+def spectral_report(params: dict, spectral: dict) -> dict:
+    """For every spectrally normalised layer: (estimated sigma from the stored u, true largest
+    singular value of the *normalised* kernel). Host-side (numpy SVD); for tests and notes."""
+    out = {}
+
+    def walk(p, s, path):
+        if "u" in s and not isinstance(s["u"], dict):
+            w = np.asarray(p["kernel"], np.float64).reshape(-1, p["kernel"].shape[-1])
+            u = np.asarray(s["u"], np.float64)
+            v = w @ u
+            v /= np.linalg.norm(v)
+            sigma = float(v @ w @ u)
+            out["/".join(path)] = (sigma, float(np.linalg.svd(w / sigma, compute_uv=False)[0]))
+            return
+        for k in s:
+            walk(p[k], s[k], path + [k])
+
+    walk(params, spectral, [])
+    return out
+
+
+# --------------------------------------------------------------------------- building blocks
+
+def upconv3_crop(x: jax.Array, kernel: jax.Array, bias: jax.Array | None = None) -> jax.Array:
+    """Stride-2 3x3 transposed convolution with padding 1: ``[B, H, W, C] -> [B, 2H-1, 2W-1, F]``.
+
+    Equal to ``nn.ConvTranspose(F, (3, 3), (2, 2), padding=((1, 1), (1, 1)))`` with
+    ``kernel [3, 3, C, F]``: the kernel zero-padded to 4x4 at the front of each spatial axis
+    gives the same phases in the sub-pixel form, whose last row and column are dropped.
+    """
+    k4 = jnp.pad(kernel, ((1, 0), (1, 0), (0, 0), (0, 0)))
+    y = subpixel_conv_transpose(x, k4, bias)
+    return y[:, :-1, :-1]
+
+
+class UpConv3(nn.Module):
+    """Module form of :func:`upconv3_crop` (params ``kernel [3, 3, C, F]``, ``bias [F]``)."""
+
+    features: int
+    use_bias: bool = True
+
+    @nn.compact
+    def __call__(self, x):
+        kernel = self.param("kernel", INIT, (3, 3, x.shape[-1], self.features))
+        bias = self.param("bias", nn.initializers.zeros, (self.features,)) if self.use_bias else None
+        return upconv3_crop(x, kernel, bias)
+
+
+def _bn(train: bool):
+    return nn.BatchNorm(use_running_average=not train, momentum=0.9, epsilon=1e-5, scale_init=bn_scale_init)
+
+
+def _with_label(z, y, num_classes, embed_dim):
+    if not num_classes:
+        return z
+    return jnp.concatenate([z, nn.Embed(num_classes, embed_dim, embedding_init=INIT, name="label_embed")(y)], axis=-1)
+
+
+class _DHead(nn.Module):
+    """Final score of a discriminator from features ``h [B, F]`` (projection if conditional)."""
+
+    num_classes: int
+    cond: str
+    sn: bool
+    n_power: int
+    kernel_init: Callable = INIT
+
+    @nn.compact
+    def __call__(self, h, y, update_sn):
+        dense = (SNDense(1, n_power=self.n_power, kernel_init=self.kernel_init, name="out") if self.sn
+                 else nn.Dense(1, kernel_init=self.kernel_init, name="out"))
+        score = (dense(h, update_sn) if self.sn else dense(h))[:, 0]
+        if self.num_classes and self.cond == "projection":
+            emb = nn.Embed(self.num_classes, h.shape[-1], embedding_init=INIT, name="label_proj")(y)
+            score = score + jnp.sum(emb * h, axis=-1)
+        return score
+
+
+# --------------------------------------------------------------------------- MLP
+
+class MLPGenerator(nn.Module):
+    """z (+ label embedding) -> hidden (leaky ReLU 0.2) -> H*W*C (tanh) -> ``[B, H, W, C]``."""
+
+    image_shape: tuple = (28, 28, 1)
+    hidden: Sequence[int] = (256, 512, 1024)
+    num_classes: int = 0
+    embed_dim: int = 10
+
+    @nn.compact
+    def __call__(self, z, y=None, train: bool = True):
+        h = _with_label(z, y, self.num_classes, self.embed_dim)
+        for f in self.hidden:
+            h = nn.leaky_relu(nn.Dense(f, kernel_init=MLP_INIT)(h), 0.2)
+        x = nn.Dense(int(np.prod(self.image_shape)), kernel_init=MLP_INIT)(h)
+        return jnp.tanh(x).reshape(z.shape[0], *self.image_shape)
+
+
+class MLPDiscriminator(nn.Module):
+    """Flattened image (+ one-hot label if ``cond="concat"``) -> hidden (leaky ReLU 0.2) -> score ``[B]``."""
+
+    hidden: Sequence[int] = (1024, 512, 256)
+    num_classes: int = 0
+    cond: str = "projection"
+    sn: bool = False
+    n_power: int = 1
+
+    @nn.compact
+    def __call__(self, x, y=None, train: bool = True, update_sn: bool = False):
+        h = x.reshape(x.shape[0], -1)
+        if self.num_classes and self.cond == "concat":
+            h = jnp.concatenate([h, jax.nn.one_hot(y, self.num_classes, dtype=h.dtype)], axis=-1)
+        for f in self.hidden:
+            h = (SNDense(f, n_power=self.n_power, kernel_init=MLP_INIT)(h, update_sn) if self.sn
+                 else nn.Dense(f, kernel_init=MLP_INIT)(h))
+            h = nn.leaky_relu(h, 0.2)
+        return _DHead(self.num_classes, self.cond, self.sn, self.n_power, MLP_INIT)(h, y, update_sn)
+
+
+# --------------------------------------------------------------------------- DCGAN
+
+def dcgan_channels(image_size: int, width: int) -> tuple[int, ...]:
+    """Generator channels from the 4x4 projection to the last hidden block."""
+    if image_size == 64:
+        return (8 * width, 4 * width, 2 * width, width)
+    if image_size == 28:
+        return (4 * width, 2 * width, width)
+    raise ValueError(f"image_size={image_size!r} is not accepted; choose one of: 28, 64.")
+
+
+class DCGANGenerator(nn.Module):
+    """DCGAN generator (see the module docstring). ``(z [B, Z], y) -> [B, S, S, C]``."""
+
+    image_size: int = 28
+    channels: int = 1
+    width: int = 64
+    num_classes: int = 0
+    embed_dim: int = 10
+
+    @nn.compact
+    def __call__(self, z, y=None, train: bool = True):
+        chans = dcgan_channels(self.image_size, self.width)
+        h = _with_label(z, y, self.num_classes, self.embed_dim)
+        x = nn.Dense(4 * 4 * chans[0], use_bias=False, kernel_init=INIT)(h).reshape(z.shape[0], 4, 4, chans[0])
+        x = nn.relu(_bn(train)(x))
+        for i, c in enumerate(chans[1:]):
+            if self.image_size == 28 and i == 0:
+                x = UpConv3(c, use_bias=False)(x)  # 4 -> 7
+            else:
+                x = upsample2x(c, use_bias=False, kernel_init=INIT)(x)
+            x = nn.relu(_bn(train)(x))
+        return jnp.tanh(upsample2x(self.channels, kernel_init=INIT)(x))
+
+
+class DCGANDiscriminator(nn.Module):
+    """DCGAN discriminator: stride-2 4x4 convolutions (leaky ReLU 0.2), ``norm`` after all but
+    the first, then a dense score. ``[B, S, S, C] -> [B]``."""
+
+    image_size: int = 28
+    width: int = 64
+    num_classes: int = 0
+    cond: str = "projection"
+    norm: str = "batch"
+    sn: bool = False
+    n_power: int = 1
+
+    @nn.compact
+    def __call__(self, x, y=None, train: bool = True, update_sn: bool = False):
+        chans = tuple(reversed(dcgan_channels(self.image_size, self.width)))
+        if self.num_classes and self.cond == "concat":
+            planes = jnp.broadcast_to(jax.nn.one_hot(y, self.num_classes, dtype=x.dtype)[:, None, None, :],
+                                      (*x.shape[:3], self.num_classes))
+            x = jnp.concatenate([x, planes], axis=-1)
+        for i, c in enumerate(chans):
+            if self.sn:
+                x = SNConv(c, n_power=self.n_power)(x, update_sn)
+            else:
+                x = nn.Conv(c, (4, 4), (2, 2), padding="SAME", kernel_init=INIT, use_bias=i == 0 or self.norm == "none")(x)
+            if i > 0 and self.norm == "batch":
+                x = _bn(train)(x)
+            elif i > 0 and self.norm == "layer":
+                x = nn.LayerNorm(reduction_axes=(-3, -2, -1))(x)
+            x = nn.leaky_relu(x, 0.2)
+        h = x.reshape(x.shape[0], -1)
+        return _DHead(self.num_classes, self.cond, self.sn, self.n_power)(h, y, update_sn)
