@@ -7,65 +7,15 @@ sentence (no traceback) with exit status 2.
 from __future__ import annotations
 
 import argparse
-import dataclasses
-import json
 import sys
 import time
 from pathlib import Path
 
+from jaxgen.core.checkpoint import read_config, restore_run
+from jaxgen.core.cli_options import add_config_options, overrides
 from jaxgen.core.errors import ConfigError, JaxgenError
 
 AE_MODELS = ("vae", "ae", "dae")
-
-
-def _field_type(f):
-    """argparse ``type`` for a config field (tuples and None-defaults take comma lists)."""
-    default = f.default
-
-    def parse_bool(v: str) -> bool:
-        if v.lower() in ("1", "true", "yes", "on"):
-            return True
-        if v.lower() in ("0", "false", "no", "off"):
-            return False
-        raise argparse.ArgumentTypeError(f"{v!r} is not a boolean (true or false)")
-
-    def parse_tuple(v: str) -> tuple:
-        if v.lower() in ("none", ""):
-            return None
-        try:
-            return tuple(int(x) if x.strip().lstrip("-").isdigit() else float(x) for x in v.split(","))
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{v!r} is not a comma-separated list of numbers") from None
-
-    declared = f.type if isinstance(f.type, str) else getattr(f.type, "__name__", "")
-    if declared == "bool" or isinstance(default, bool):
-        return parse_bool
-    if isinstance(default, tuple) or default is None:
-        return parse_tuple
-    return {"float": float, "int": int, "str": str}.get(declared, type(default))
-
-
-def _config_options(parser: argparse.ArgumentParser, cls, multi: tuple[str, ...] = (), skip: tuple[str, ...] = ("model",)) -> None:
-    """Add ``--field`` for every field of config class ``cls`` (``multi``: comma lists allowed)."""
-    g = parser.add_argument_group(f"{cls.__name__} options")
-    for f in dataclasses.fields(cls):
-        if f.name in skip:
-            continue
-        flag = "--" + f.name.replace("_", "-")
-        kind = "traced hyperparameter" if f.metadata.get("traced") else "static"
-        helptext = f"{f.metadata.get('help', '')} (default {f.default!r}; {kind})".replace("%", "%%")
-        if f.metadata.get("choices"):
-            helptext += f"; one of {', '.join(f.metadata['choices'])}"
-        if f.name in multi:
-            helptext += "; a comma-separated list trains each"
-            g.add_argument(flag, dest=f.name, type=str, default=None, help=helptext)
-        else:
-            g.add_argument(flag, dest=f.name, type=_field_type(f), default=None, help=helptext)
-
-
-def _overrides(args, cls) -> dict:
-    return {f.name: getattr(args, f.name) for f in dataclasses.fields(cls)
-            if f.name != "model" and getattr(args, f.name, None) is not None}
 
 
 def _split_list(value: str, cast, name: str) -> list:
@@ -118,7 +68,7 @@ def cmd_train(args) -> int:
     from jaxgen.generative import autoencoder as ae
     from jaxgen.generative.ae_fit import fit
 
-    over = _overrides(args, ae.AEConfig)
+    over = overrides(args, ae.AEConfig)
     archs = _split_list(over.pop("arch", "mlp"), str, "arch")
     latents = _split_list(over.pop("latent", 16), int, "latent")
     configs = [ae.validate(ae.AEConfig(model=args.model, arch=a, latent=z, **over)) for a in archs for z in latents]
@@ -160,7 +110,7 @@ def cmd_sweep(args) -> int:
     from jaxgen.generative import autoencoder as ae
     import jax
 
-    over = _overrides(args, ae.AEConfig)
+    over = overrides(args, ae.AEConfig)
     cfg = ae.validate(ae.AEConfig(model=args.model, **over))
     grid = _grid(args.grid)
     train_images, _, test, source = _load(args)
@@ -198,7 +148,7 @@ def _rl_run_dir(args, name: str) -> Path:
 def cmd_train_dqn(args) -> int:
     from jaxgen.rl import dqn, dqn_fit
 
-    cfg = dqn.validate(dqn.DQNConfig(**_overrides(args, dqn.DQNConfig)))
+    cfg = dqn.validate(dqn.DQNConfig(**overrides(args, dqn.DQNConfig)))
     run_dir, resume = (Path(args.resume), True) if args.resume else (_rl_run_dir(args, f"dqn-{cfg.env}"), False)
     print(f"== DQN on {cfg.env}: {cfg.total_steps} env steps, {cfg.num_envs} envs: {run_dir}")
     out = dqn_fit.fit(cfg, args.seed, run_dir, resume=resume, chunk_steps=args.chunk_steps,
@@ -221,7 +171,7 @@ def cmd_sweep_dqn(args) -> int:
     if args.freeway_study:
         out = dqn_fit.freeway_study(args.seeds, args.scale, run_dir, progress=not args.no_progress)
     else:
-        cfg = dqn.validate(dqn.DQNConfig(**_overrides(args, dqn.DQNConfig)))
+        cfg = dqn.validate(dqn.DQNConfig(**overrides(args, dqn.DQNConfig)))
         out = dqn_fit.study(cfg, args.seeds, _grid(args.grid), run_dir, progress=not args.no_progress)
     t = out["timings"]
     print(f"one compile: {t['runs']} runs, {t['env_steps_per_s']:.0f} env-steps/s in all, run {t['run_s']:.1f}s, "
@@ -237,7 +187,7 @@ def cmd_train_tabular(args) -> int:
 
     from jaxgen.rl import envs, tabular
 
-    over = _overrides(args, tabular.QLearningConfig)
+    over = overrides(args, tabular.QLearningConfig)
     cfg = tabular.validate(tabular.QLearningConfig(**over))
     gamma = cfg.gamma
     if args.method == "q-learning":
@@ -260,28 +210,11 @@ def cmd_train_tabular(args) -> int:
     return 0
 
 
-def _restore(run_dir: Path, cls, init_fn):
-    import jax
-
-    from jaxgen.core import checkpoint as ckpt
-    from jaxgen.core import config as C
-
-    blob = ckpt.read_config(run_dir)
-    if blob.get("type") != cls.__name__:
-        raise ConfigError(f"{run_dir} holds a {blob.get('type')} run; this command needs a {cls.__name__} run.")
-    cfg = C.from_dict(cls, blob["config"])
-    c = ckpt.Checkpointer(run_dir)
-    try:
-        return c.restore(init_fn(jax.random.PRNGKey(0), cfg))
-    finally:
-        c.close()
-
-
 def cmd_inspect_dqn(args) -> int:
     from jaxgen.rl import dqn, dqn_fit
 
     run_dir = Path(args.run_dir)
-    state = _restore(run_dir, dqn.DQNConfig, dqn.init)
+    state = restore_run(run_dir, dqn.DQNConfig, dqn.init)
     out_png = Path(args.out) if args.out else run_dir / "q_values.png"
     q = dqn_fit.inspect(state, args.n, args.seed, out_png)
     print("state  " + "  ".join(f"Q[a={a}]" for a in range(len(q["q"][0]))) + "  chosen  mean Q")
@@ -293,22 +226,52 @@ def cmd_inspect_dqn(args) -> int:
 
 
 def cmd_sample(args) -> int:
+    """Samples of a trained generative model, dispatched on the run's config type."""
     import jax
     import numpy as np
 
     from jaxgen.core import plotting
     from jaxgen.generative import autoencoder as ae
 
-    state = _restore(Path(args.run_dir), ae.AEConfig, ae.init)
-    cfg = state.config
-    out = Path(args.out or Path(args.run_dir) / "sampled.png")
-    if cfg.variational:
-        imgs = np.asarray(ae.sample_prior(state, jax.random.PRNGKey(args.seed), args.n))
-        plotting.save_grid(out, imgs, 8, f"{args.n} samples from the prior")
-    else:
+    kind = read_config(Path(args.run_dir)).get("type")
+    if kind == "GANConfig":
+        from jaxgen.generative.gan_fit import cmd_sample_gan
+
+        return cmd_sample_gan(args)
+    if kind != "AEConfig":
+        raise ConfigError(f"{args.run_dir} holds a {kind} run; jaxgen sample takes a VAE or GAN run directory.")
+    if args.digit is not None:
+        raise ConfigError("--digit needs a conditional GAN run; this is a VAE run.")
+    state = restore_run(Path(args.run_dir), ae.AEConfig, ae.init)
+    if not state.config.variational:
         raise ConfigError("jaxgen sample draws from a VAE's prior; an ae/dae run has no prior (use its reconstructions.png).")
+    out = Path(args.out or Path(args.run_dir) / "sampled.png")
+    imgs = np.asarray(ae.sample_prior(state, jax.random.PRNGKey(args.seed), args.n))
+    plotting.save_grid(out, imgs, 8, f"{args.n} samples from the prior")
     print(f"wrote {out}")
     return 0
+
+
+def cmd_eval(args) -> int:
+    """Quality metrics of a trained run, dispatched on its config type."""
+    import json
+
+    kind = read_config(Path(args.run_dir)).get("type")
+    if kind == "GANConfig":
+        from jaxgen.generative.gan_fit import evaluate_run
+
+        print(json.dumps(evaluate_run(args.run_dir, args.n), indent=2))
+        return 0
+    if kind == "AEConfig":
+        from jaxgen.data.mnist import load_mnist
+        from jaxgen.eval.likelihood import evaluate
+        from jaxgen.generative import autoencoder as ae
+
+        state = restore_run(Path(args.run_dir), ae.AEConfig, ae.init)
+        test = load_mnist("test", "auto")
+        print(json.dumps(evaluate(state, test.images, iwae_k=100 if state.config.variational else 0), indent=2))
+        return 0
+    raise ConfigError(f"{args.run_dir} holds a {kind} run; jaxgen eval takes a VAE, AE or GAN run directory.")
 
 
 def cmd_data(args) -> int:
@@ -343,15 +306,22 @@ def build_parser() -> argparse.ArgumentParser:
                        ("dae", "denoising autoencoder")):
         t = tsub.add_parser(name, help=f"{what} on MNIST",
                             description=f"Train a {what} on MNIST. Example: jaxgen train {name} --arch conv --latent 16 --epochs 20")
-        _config_options(t, ae.AEConfig, multi=("arch", "latent"))
+        add_config_options(t, ae.AEConfig, multi=("arch", "latent"))
         _data_args(t)
         _run_args(t)
         t.set_defaults(func=cmd_train, model=name)
     t = tsub.add_parser("dqn", help="DQN on a discrete gymnax environment",
                         description="Train DQN. Example: jaxgen train dqn --env CartPole-v1 --total-steps 500000 --threshold 475")
-    _config_options(t, dqn.DQNConfig, skip=())
+    add_config_options(t, dqn.DQNConfig, skip=())
     _rl_run_args(t)
     t.set_defaults(func=cmd_train_dqn)
+
+    from jaxgen.generative.gan_fit import add_gan_train_args, cmd_train_gan
+
+    t = tsub.add_parser("gan", help="GANs on MNIST or 64x64 RGB images (MLP/DCGAN, BCE/WGAN/WGAN-GP/hinge, SN, conditional)",
+                        description="Train a GAN. Example: jaxgen train gan --arch dcgan --loss wgan-gp --sn --epochs 20")
+    add_gan_train_args(t)
+    t.set_defaults(func=cmd_train_gan)
 
     from jaxgen.rl import tabular
 
@@ -360,7 +330,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--method", default="q-learning", choices=("q-learning", "value-iteration", "policy-iteration"))
     t.add_argument("--runs", type=int, default=16, help="q-learning: independent runs, vmapped")
     t.add_argument("--seed", type=int, default=0, help="random seed")
-    _config_options(t, tabular.QLearningConfig, skip=())
+    add_config_options(t, tabular.QLearningConfig, skip=())
     t.set_defaults(func=cmd_train_tabular)
 
     sweep = sub.add_parser("sweep", help="train seeds x hyperparameter values in one vmapped compile")
@@ -369,7 +339,7 @@ def build_parser() -> argparse.ArgumentParser:
         s = ssub.add_parser(name, help=f"sweep the {name}", description=f"Example: jaxgen sweep {name} --grid learning_rate=1e-3,3e-4 --seeds 4")
         s.add_argument("--grid", action="append", metavar="NAME=V1,V2", help="a traced hyperparameter and its values (repeatable)")
         s.add_argument("--seeds", type=int, default=2, help="seeds per grid point")
-        _config_options(s, ae.AEConfig)
+        add_config_options(s, ae.AEConfig)
         _data_args(s)
         _run_args(s)
         s.set_defaults(func=cmd_sweep, model=name)
@@ -382,15 +352,21 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--scale", type=float, default=1.0, help="--freeway-study: shorten the run and the eps decays by this factor")
     s.add_argument("--run-dir", default=None, help="where table.md, study.json and the plots go")
     s.add_argument("--no-progress", action="store_true", help="no progress bar")
-    _config_options(s, dqn.DQNConfig, skip=())
+    add_config_options(s, dqn.DQNConfig, skip=())
     s.set_defaults(func=cmd_sweep_dqn)
 
-    sm = sub.add_parser("sample", help="draw samples from a trained VAE's prior into a PNG")
+    sm = sub.add_parser("sample", help="draw samples from a trained VAE (prior) or GAN into a PNG")
     sm.add_argument("run_dir", help="run directory written by jaxgen train")
     sm.add_argument("--n", type=int, default=64, help="number of samples")
+    sm.add_argument("--digit", type=int, default=None, help="conditional GAN: the requested label (default: all, in turn)")
     sm.add_argument("--seed", type=int, default=0, help="sampling seed")
     sm.add_argument("--out", default=None, help="PNG path (default RUN_DIR/sampled.png)")
     sm.set_defaults(func=cmd_sample)
+
+    ev = sub.add_parser("eval", help="quality metrics of a trained run (VAE: -ELBO/IWAE; GAN: MNIST FID, score, label accuracy)")
+    ev.add_argument("run_dir", help="run directory written by jaxgen train")
+    ev.add_argument("--n", type=int, default=5000, help="GAN: samples (and real images per half of the floor)")
+    ev.set_defaults(func=cmd_eval)
 
     ins = sub.add_parser("inspect", help="Q values of sampled states of a trained DQN (with pictures for MinAtar)")
     isub = ins.add_subparsers(dest="algo", required=True, metavar="ALGO")

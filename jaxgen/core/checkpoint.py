@@ -93,3 +93,20 @@ class Checkpointer:
 
     def close(self) -> None:
         self._mngr.close()
+
+
+def restore_run(run_dir: Path, cls, init_fn) -> Any:
+    """The latest checkpointed state of the run in ``run_dir``, whose config must be a ``cls``.
+
+    ``init_fn(key, config)`` builds the template state the checkpoint is restored into.
+    """
+    run_dir = Path(run_dir)
+    blob = read_config(run_dir)
+    if blob.get("type") != cls.__name__:
+        raise CheckpointError(f"{run_dir} holds a {blob.get('type')} run; this command needs a {cls.__name__} run.")
+    config = cfgmod.from_dict(cls, blob["config"])
+    c = Checkpointer(run_dir)
+    try:
+        return c.restore(init_fn(jax.random.PRNGKey(0), config))
+    finally:
+        c.close()

@@ -15,7 +15,6 @@ import math
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 
 from jaxgen.core.distributions import (
     bernoulli_log_prob,

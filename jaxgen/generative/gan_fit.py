@@ -16,7 +16,6 @@ CLI helpers for ``jaxgen/cli.py``: :func:`add_gan_train_args` / :func:`cmd_train
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import sys
 import time
@@ -26,6 +25,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxgen.core.cli_options import add_config_options, overrides
 from jaxgen.core import checkpoint as ckpt
 from jaxgen.core import config as C
 from jaxgen.core import plotting, runner
@@ -146,26 +146,9 @@ def fit(
 DATASETS = ("mnist", "skimage", "celeba")
 
 
-def _add_config_options(p: argparse.ArgumentParser) -> None:
-    g = p.add_argument_group("GANConfig options")
-    for f in dataclasses.fields(gan.GANConfig):
-        flag = "--" + f.name.replace("_", "-")
-        kind = "traced hyperparameter" if f.metadata.get("traced") else "static"
-        helptext = f"{f.metadata.get('help', '')} (default {f.default!r}; {kind})"
-        if f.metadata.get("choices"):
-            helptext += f"; one of {', '.join(map(str, f.metadata['choices']))}"
-        if isinstance(f.default, bool):
-            g.add_argument(flag, dest=f.name, action=argparse.BooleanOptionalAction, default=None, help=helptext)
-        elif isinstance(f.default, tuple):
-            g.add_argument(flag, dest=f.name, default=None, help=helptext + " (comma-separated)",
-                           type=lambda s: tuple(int(v) for v in s.split(",") if v.strip()))
-        else:
-            g.add_argument(flag, dest=f.name, type=type(f.default), default=None, help=helptext)
-
-
 def add_gan_train_args(p: argparse.ArgumentParser) -> None:
     """Options of ``jaxgen train gan``: every GANConfig field, data and run options."""
-    _add_config_options(p)
+    add_config_options(p, gan.GANConfig, skip=())
     g = p.add_argument_group("data and run")
     g.add_argument("--dataset", default="mnist", choices=DATASETS,
                    help="mnist (28x28x1), skimage (64x64 RGB crops of scikit-image's photographs) or celeba (64x64, TFDS)")
@@ -200,7 +183,7 @@ def _load_data(args):
 
 
 def cmd_train_gan(args) -> int:
-    over = {f.name: getattr(args, f.name) for f in dataclasses.fields(gan.GANConfig) if getattr(args, f.name, None) is not None}
+    over = overrides(args, gan.GANConfig)
     train, test, shape = _load_data(args)
     over = {**shape, **over}
     cfg = gan.validate(gan.GANConfig(**over))
@@ -235,15 +218,7 @@ def add_gan_sample_args(p: argparse.ArgumentParser) -> None:
 
 def load_state(run_dir: Path) -> gan.GANState:
     """The latest checkpointed GANState of a run directory."""
-    blob = ckpt.read_config(run_dir)
-    if blob.get("type") != "GANConfig":
-        raise ConfigError(f"{run_dir} holds a {blob.get('type')} run, not a GAN (GANConfig).")
-    cfg = C.from_dict(gan.GANConfig, blob["config"])
-    c = ckpt.Checkpointer(run_dir)
-    try:
-        return c.restore(gan.init(jax.random.PRNGKey(0), cfg))
-    finally:
-        c.close()
+    return ckpt.restore_run(run_dir, gan.GANConfig, gan.init)
 
 
 def cmd_sample_gan(args) -> int:

@@ -15,7 +15,6 @@ value learners (each isolates one part of the agent). Observations are float32 `
 """
 from __future__ import annotations
 
-import jax
 import jax.numpy as jnp
 from flax import struct
 from gymnax.environments import environment, spaces
