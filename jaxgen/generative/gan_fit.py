@@ -11,13 +11,12 @@ label accuracy. At the end: ``curves.png`` (G and D losses, D accuracy, FID, sco
 CLI helpers for ``jaxgen/cli.py``: :func:`add_gan_train_args` / :func:`cmd_train_gan`
 (``jaxgen train gan --arch dcgan --loss wgan-gp --sn ...``) and :func:`add_gan_sample_args` /
 :func:`cmd_sample_gan`; this module also runs on its own:
-``python -m jaxgen.generative.gan_fit train --arch dcgan --loss hinge --sn --epochs 5``.
+``jaxgen train gan --arch dcgan --loss hinge --sn --epochs 5``.
 """
 from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 from pathlib import Path
 
@@ -29,7 +28,7 @@ from jaxgen.core.cli_options import add_config_options, overrides
 from jaxgen.core import checkpoint as ckpt
 from jaxgen.core import config as C
 from jaxgen.core import plotting, runner
-from jaxgen.core.errors import ConfigError, JaxgenError
+from jaxgen.core.errors import ConfigError
 from jaxgen.core.runner import ChunkInfo
 from jaxgen.generative import gan
 
@@ -253,33 +252,3 @@ def evaluate_run(run_dir, n: int = 5000, seed: int = 1234) -> dict:
     test = load_mnist("test", "auto")
     ev = MnistEvaluator(test.images, n=n, test_labels=test.labels)
     return {"step": int(state.step), **evaluate_generator(state, ev, jax.random.PRNGKey(seed), n)}
-
-
-def cmd_eval_gan(args) -> int:
-    print(json.dumps(evaluate_run(args.run_dir, args.n), indent=2))
-    return 0
-
-
-def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="python -m jaxgen.generative.gan_fit", description="Train or sample a GAN.")
-    sub = p.add_subparsers(dest="command", required=True)
-    t = sub.add_parser("train", help="train a GAN (every GANConfig field is an option)")
-    add_gan_train_args(t)
-    t.set_defaults(func=cmd_train_gan)
-    s = sub.add_parser("sample", help="sample a trained GAN into a PNG")
-    add_gan_sample_args(s)
-    s.set_defaults(func=cmd_sample_gan)
-    e = sub.add_parser("eval", help="MNIST FID / score / label accuracy of a run's latest checkpoint")
-    e.add_argument("run_dir")
-    e.add_argument("--n", type=int, default=5000, help="samples (and real images per half)")
-    e.set_defaults(func=cmd_eval_gan)
-    args = p.parse_args(argv)
-    try:
-        return args.func(args)
-    except JaxgenError as e:
-        print(f"jaxgen: error: {e}", file=sys.stderr)
-        return 2
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -9,7 +9,8 @@ import pytest
 from jaxgen.core.errors import DataError
 from jaxgen.eval import fid as F
 from jaxgen.generative import gan
-from jaxgen.generative.gan_fit import fit, main
+from jaxgen.cli import main
+from jaxgen.generative.gan_fit import fit
 
 
 def test_frechet_distance_and_score_hand_computed():

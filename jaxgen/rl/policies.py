@@ -1,0 +1,233 @@
+"""Policy heads and actor-critic networks for the policy-gradient agents (REINFORCE, PPO;
+later GAIL and SeqGAN).
+
+* Categorical (discrete actions): ``logits [..., A]``; log-prob via ``log_softmax``.
+* Diagonal Gaussian (continuous actions): ``mean [..., D]`` and ``log_std`` that is
+  ``"fixed"`` (a constant, not learned), ``"param"`` (learned, state-independent: one
+  parameter vector ``[D]``) or ``"state"`` (learned, state-dependent: a second head of
+  the actor). The log-density is :func:`jaxgen.core.distributions.diag_gaussian_log_prob`
+  (the one implementation of that math), with ``log_var = 2 log_std``.
+
+No distribution library: plain functions, dispatched on a static ``discrete`` flag, so
+the compiled loop holds only the few ops it needs.
+
+:class:`ActorCritic` computes the policy output and the value in one call (separate
+actor and critic MLPs, tanh, orthogonal initialisation with gains sqrt(2) / 0.01 / 1 --
+the usual PPO choice) or, for MinAtar frames, a conv torso per head; ``method="value"``
+evaluates the critic alone.
+"""
+from __future__ import annotations
+
+import math
+from typing import NamedTuple
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jaxgen.core.distributions import diag_gaussian_log_prob
+
+LOG_STD_MODES = ("fixed", "param", "state")
+_HALF_LOG_2PIE = 0.5 * (math.log(2.0 * math.pi) + 1.0)
+
+
+# --- categorical -------------------------------------------------------------------------
+
+def categorical_log_prob(logits: jax.Array, action: jax.Array) -> jax.Array:
+    """``log pi(a)`` for ``logits [..., A]`` and integer ``action [...]`` -> ``[...]``."""
+    logp = jax.nn.log_softmax(logits, axis=-1)
+    return jnp.take_along_axis(logp, action[..., None].astype(jnp.int32), axis=-1)[..., 0]
+
+
+def categorical_entropy(logits: jax.Array) -> jax.Array:
+    """``-sum_a pi(a) log pi(a)`` for ``logits [..., A]`` -> ``[...]``."""
+    logp = jax.nn.log_softmax(logits, axis=-1)
+    return -jnp.sum(jnp.exp(logp) * logp, axis=-1)
+
+
+def categorical_sample(key: jax.Array, logits: jax.Array) -> jax.Array:
+    """int32 ``[...]`` drawn from ``softmax(logits [..., A])``."""
+    return jax.random.categorical(key, logits, axis=-1).astype(jnp.int32)
+
+
+# --- diagonal Gaussian ----------------------------------------------------------------------
+
+def gaussian_log_prob(mean: jax.Array, log_std: jax.Array, action: jax.Array) -> jax.Array:
+    """``log N(a; mean, diag(exp(2 log_std)))`` summed over the last axis: ``[..., D] -> [...]``
+    (``log_std`` broadcasts, e.g. ``[D]``)."""
+    log_std = jnp.broadcast_to(log_std, mean.shape)
+    return diag_gaussian_log_prob(action, mean, 2.0 * log_std)
+
+
+def gaussian_entropy(log_std: jax.Array, shape: tuple | None = None) -> jax.Array:
+    """``sum_d (log_std_d + (1 + log 2 pi) / 2)``; ``log_std [..., D] -> [...]`` (broadcast to
+    ``shape`` first when given, e.g. the batch's mean shape)."""
+    if shape is not None:
+        log_std = jnp.broadcast_to(log_std, shape)
+    return jnp.sum(log_std + _HALF_LOG_2PIE, axis=-1)
+
+
+def gaussian_sample(key: jax.Array, mean: jax.Array, log_std: jax.Array) -> jax.Array:
+    return mean + jnp.exp(log_std) * jax.random.normal(key, mean.shape, mean.dtype)
+
+
+# --- one interface over both ------------------------------------------------------------------
+
+class PolicyOut(NamedTuple):
+    """What the actor emits: ``logits [B, A]`` (discrete; ``log_std`` None) or
+    ``mean [B, D]`` and ``log_std [D]`` or ``[B, D]`` (continuous)."""
+
+    loc: jax.Array
+    log_std: jax.Array | None = None
+
+
+def log_prob(out: PolicyOut, action: jax.Array, discrete: bool) -> jax.Array:
+    return categorical_log_prob(out.loc, action) if discrete else gaussian_log_prob(out.loc, out.log_std, action)
+
+
+def entropy(out: PolicyOut, discrete: bool) -> jax.Array:
+    return categorical_entropy(out.loc) if discrete else gaussian_entropy(out.log_std, out.loc.shape)
+
+
+def sample(key: jax.Array, out: PolicyOut, discrete: bool) -> jax.Array:
+    return categorical_sample(key, out.loc) if discrete else gaussian_sample(key, out.loc, out.log_std)
+
+
+def mode(out: PolicyOut, discrete: bool) -> jax.Array:
+    """The most likely action (greedy / the mean)."""
+    return jnp.argmax(out.loc, axis=-1).astype(jnp.int32) if discrete else out.loc
+
+
+def sample_and_log_prob(key: jax.Array, out: PolicyOut, discrete: bool) -> tuple[jax.Array, jax.Array]:
+    """``(action, log pi(action))`` with the cheaper formula for each family (a Gaussian
+    sample's log-density needs only the noise: ``-0.5 |eps|^2 - sum log_std - D/2 log 2 pi``)."""
+    if discrete:
+        a = categorical_sample(key, out.loc)
+        return a, categorical_log_prob(out.loc, a)
+    a = gaussian_sample(key, out.loc, out.log_std)
+    return a, gaussian_log_prob(out.loc, out.log_std, a)
+
+
+# --- networks -------------------------------------------------------------------------------
+
+def _dense(features: int, gain: float):
+    return nn.Dense(features, kernel_init=nn.initializers.orthogonal(gain), bias_init=nn.initializers.zeros)
+
+
+class _Torso(nn.Module):
+    hidden: tuple
+    activation: str = "tanh"
+    conv: bool = False
+
+    @nn.compact
+    def __call__(self, x):
+        act = {"tanh": nn.tanh, "relu": nn.relu}[self.activation]
+        x = x.astype(jnp.float32)
+        if self.conv:  # the MinAtar paper's network: 16 3x3 filters, then the dense layers
+            x = nn.relu(nn.Conv(16, (3, 3), (1, 1), padding="VALID")(x))
+        x = x.reshape(x.shape[0], -1)
+        for h in self.hidden:
+            x = act(_dense(h, math.sqrt(2.0))(x))
+        return x
+
+
+def _stacked_orthogonal(gain: float):
+    """Orthogonal init of each slice ``[i]`` of a stacked kernel ``[S, D_in, D_out]``."""
+    base = nn.initializers.orthogonal(gain)
+
+    def init(key, shape, dtype=jnp.float32):
+        return jax.vmap(lambda k: base(k, shape[1:], dtype))(jax.random.split(key, shape[0]))
+
+    return init
+
+
+class _FusedTorsos(nn.Module):
+    """The actor's and the critic's MLP torsos evaluated together: the first layer as one
+    ``[D, 2H]`` matmul, each further layer as one batched matmul over the stacked pair
+    (``[2, B, H] x [2, H, H]``) -- the same function and FLOPs as two separate MLPs in half
+    the ops. Returns ``(h_actor [B, H], h_critic [B, H])``."""
+
+    hidden: tuple
+    activation: str = "tanh"
+
+    @nn.compact
+    def __call__(self, x):
+        act = {"tanh": nn.tanh, "relu": nn.relu}[self.activation]
+        x = x.astype(jnp.float32).reshape(x.shape[0], -1)
+        h0 = self.hidden[0]
+        w = self.param("kernel_0", _stacked_orthogonal(math.sqrt(2.0)), (2, x.shape[-1], h0))
+        b = self.param("bias_0", nn.initializers.zeros, (2, 1, h0))
+        h = act(jnp.einsum("bd,sdh->sbh", x, w) + b)
+        for i, f in enumerate(self.hidden[1:], start=1):
+            w = self.param(f"kernel_{i}", _stacked_orthogonal(math.sqrt(2.0)), (2, h.shape[-1], f))
+            b = self.param(f"bias_{i}", nn.initializers.zeros, (2, 1, f))
+            h = act(jnp.einsum("sbh,shf->sbf", h, w) + b)
+        return h[0], h[1]
+
+
+class ActorCritic(nn.Module):
+    """``obs [B, ...] -> (PolicyOut, value [B])``; separate actor and critic torsos
+    (``fused``: computed together by :class:`_FusedTorsos`, MLP only)."""
+
+    action_dim: int
+    discrete: bool
+    hidden: tuple = (64, 64)
+    activation: str = "tanh"
+    conv: bool = False
+    log_std: str = "param"
+    log_std_init: float = 0.0
+    fused: bool = False
+
+    def setup(self):
+        if self.fused and not self.conv and self.hidden:
+            self.torsos = _FusedTorsos(tuple(self.hidden), self.activation)
+        else:
+            self.actor = _Torso(tuple(self.hidden), self.activation, self.conv)
+            self.critic = _Torso(tuple(self.hidden), self.activation, self.conv)
+        self.pi_head = _dense(self.action_dim, 0.01)
+        self.v_head = _dense(1, 1.0)
+        if not self.discrete:
+            if self.log_std == "param":
+                self.log_std_param = self.param("log_std", nn.initializers.constant(self.log_std_init), (self.action_dim,))
+            elif self.log_std == "state":
+                self.log_std_head = _dense(self.action_dim, 0.01)
+
+    def _fused_on(self) -> bool:
+        return self.fused and not self.conv and bool(self.hidden)
+
+    def policy(self, obs, h=None) -> PolicyOut:
+        if h is None:
+            h = self.torsos(obs)[0] if self._fused_on() else self.actor(obs)
+        loc = self.pi_head(h)
+        if self.discrete:
+            return PolicyOut(loc)
+        if self.log_std == "param":
+            return PolicyOut(loc, self.log_std_param)
+        if self.log_std == "state":
+            return PolicyOut(loc, self.log_std_head(h) + self.log_std_init)
+        return PolicyOut(loc, jnp.full((self.action_dim,), self.log_std_init, jnp.float32))
+
+    def value(self, obs, h=None) -> jax.Array:
+        if h is None:
+            h = self.torsos(obs)[1] if self._fused_on() else self.critic(obs)
+        return self.v_head(h)[..., 0]
+
+    def __call__(self, obs):
+        if self._fused_on():
+            h_pi, h_v = self.torsos(obs)
+            return self.policy(obs, h_pi), self.value(obs, h_v)
+        return self.policy(obs), self.value(obs)
+
+
+def action_spec(env, params) -> tuple[bool, int, tuple, np.ndarray | None, np.ndarray | None]:
+    """``(discrete, action_dim, action_shape, low, high)`` of a gymnax env's action space."""
+    from gymnax.environments import spaces
+
+    space = env.action_space(params)
+    if isinstance(space, spaces.Discrete):
+        return True, int(space.n), (), None, None
+    shape = tuple(space.shape) or (1,)
+    low = np.broadcast_to(np.asarray(space.low, np.float32), shape)
+    high = np.broadcast_to(np.asarray(space.high, np.float32), shape)
+    return False, int(np.prod(shape)), shape, low, high
