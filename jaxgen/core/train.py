@@ -73,6 +73,32 @@ def make_train(trainer: Trainer) -> Callable:
     return train
 
 
+def _feistel(key: jax.Array, x: jax.Array, half_bits: int, rounds: int = 4) -> jax.Array:
+    """A keyed bijection of [0, 2^(2*half_bits)) (balanced Feistel network, threefry rounds)."""
+    mask = jnp.uint32((1 << half_bits) - 1)
+    left, right = x >> half_bits, x & mask
+    for r in range(rounds):
+        rk = jax.random.fold_in(key, r)
+        f = jax.vmap(lambda v: jax.random.bits(jax.random.fold_in(rk, v), dtype=jnp.uint32))(right) & mask
+        left, right = right, left ^ f
+    return (left << half_bits) | right
+
+
+def permute_indices(key: jax.Array, x: jax.Array, n: int) -> jax.Array:
+    """``pi(x)`` for a pseudo-random permutation ``pi`` of [0, n) chosen by ``key``.
+
+    Evaluated elementwise in O(len(x)) (a Feistel network over the next even power of two,
+    cycle-walked back into [0, n)), so a minibatch of a shuffled epoch costs O(B), not the
+    O(n log n) of materialising ``jax.random.permutation(key, n)``.
+    ``x``: int [B] in [0, n) -> int32 [B] in [0, n), distinct for distinct ``x``.
+    """
+    bits = max(2, (n - 1).bit_length())
+    half = (bits + 1) // 2
+    y = _feistel(key, x.astype(jnp.uint32), half)
+    y = jax.lax.while_loop(lambda y: jnp.any(y >= n), lambda y: jnp.where(y >= n, _feistel(key, y, half), y), y)
+    return y.astype(jnp.int32)
+
+
 def batch_indices(key: jax.Array, step: jax.Array, num_examples: int, batch_size: int) -> jax.Array:
     """Indices of minibatch ``step`` of an epoch-wise shuffled pass (no example repeats in an epoch).
 
@@ -80,13 +106,14 @@ def batch_indices(key: jax.Array, step: jax.Array, num_examples: int, batch_size
       key: uint32[2], the data-order key of the run.
       step: int scalar, the global iteration number.
     Returns:
-      int32[batch_size]; epoch ``step // (num_examples // batch_size)`` uses the permutation
-      ``permutation(fold_in(key, epoch))``; the remainder of each epoch is dropped.
+      int32[batch_size]; epoch ``step // (num_examples // batch_size)`` visits the examples in
+      the order of the permutation keyed by ``fold_in(key, epoch)`` (:func:`permute_indices`);
+      the remainder of each epoch is dropped. Costs O(batch_size) per call.
     """
     per_epoch = num_examples // batch_size
     epoch, i = jnp.divmod(step, per_epoch)
-    perm = jax.random.permutation(jax.random.fold_in(key, epoch), num_examples)
-    return jax.lax.dynamic_slice_in_dim(perm, i * batch_size, batch_size)
+    x = i * batch_size + jnp.arange(batch_size)
+    return permute_indices(jax.random.fold_in(key, epoch), x, num_examples)
 
 
 def tree_stack(trees: list) -> PyTree:
