@@ -1,0 +1,232 @@
+"""Policy-gradient agents: policy heads (log-probs, entropy) against hand values, the clipped
+surrogate at its boundaries, probe environments, seed behaviour, no recompilation, bad
+input, and short learning runs of PPO and REINFORCE."""
+import dataclasses
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from jaxgen.core.errors import ConfigError
+from jaxgen.rl import policies as P
+
+
+def same(a, b):
+    return all(np.array_equal(x, y) for x, y in zip(jax.tree_util.tree_leaves(a), jax.tree_util.tree_leaves(b)))
+
+
+# --- policy heads ---------------------------------------------------------------------------
+
+def test_categorical_log_prob_and_entropy_hand_values():
+    logits = jnp.log(jnp.array([[0.2, 0.3, 0.5], [1.0, 1.0, 1.0]]))
+    np.testing.assert_allclose(P.categorical_log_prob(logits, jnp.array([2, 0])), [math.log(0.5), math.log(1 / 3)], rtol=1e-6)
+    h = -(0.2 * math.log(0.2) + 0.3 * math.log(0.3) + 0.5 * math.log(0.5))
+    np.testing.assert_allclose(P.categorical_entropy(logits), [h, math.log(3)], rtol=1e-6)
+    # shift invariance of logits
+    np.testing.assert_allclose(P.categorical_log_prob(logits + 7.0, jnp.array([2, 0])),
+                               P.categorical_log_prob(logits, jnp.array([2, 0])), rtol=1e-5)
+
+
+def test_gaussian_log_prob_and_entropy_hand_values():
+    mean = jnp.array([[0.0, 1.0]])
+    log_std = jnp.array([0.0, math.log(2.0)])
+    a = jnp.array([[1.0, 3.0]])
+    # N(1; 0, 1): -0.5 log 2pi - 0.5 ; N(3; 1, 4): -0.5 log 2pi - log 2 - 0.5 * (2/2)^2
+    want = (-0.5 * math.log(2 * math.pi) - 0.5) + (-0.5 * math.log(2 * math.pi) - math.log(2.0) - 0.5)
+    np.testing.assert_allclose(P.gaussian_log_prob(mean, log_std, a), [want], rtol=1e-6)
+    h = 2 * 0.5 * (1 + math.log(2 * math.pi)) + math.log(2.0)
+    np.testing.assert_allclose(P.gaussian_entropy(log_std, mean.shape), [h], rtol=1e-6)
+    # state-dependent log-std ([B, D]) gives the same per row
+    np.testing.assert_allclose(P.gaussian_log_prob(mean, log_std[None], a), [want], rtol=1e-6)
+    # sampling: log-prob of a sample equals the formula
+    k = jax.random.PRNGKey(0)
+    out = P.PolicyOut(jnp.zeros((1000, 2)), log_std)
+    x, lp = P.sample_and_log_prob(k, out, False)
+    np.testing.assert_allclose(lp, P.gaussian_log_prob(out.loc, log_std, x), rtol=1e-5)
+    np.testing.assert_allclose(np.std(np.asarray(x), axis=0), [1.0, 2.0], rtol=0.1)
+
+
+@pytest.mark.parametrize("mode", P.LOG_STD_MODES)
+def test_actor_critic_shapes_and_log_std_modes(mode):
+    net = P.ActorCritic(action_dim=2, discrete=False, hidden=(8,), log_std=mode, log_std_init=-0.5)
+    obs = jnp.ones((5, 3))
+    params = net.init(jax.random.PRNGKey(0), obs)["params"]
+    out, v = net.apply({"params": params}, obs)
+    assert out.loc.shape == (5, 2) and v.shape == (5,)
+    assert ("log_std" in params) == (mode == "param")
+    np.testing.assert_allclose(jnp.broadcast_to(out.log_std, (5, 2)), -0.5, atol=0.05)
+    np.testing.assert_allclose(net.apply({"params": params}, obs, method="value"), v)
+    net = P.ActorCritic(action_dim=3, discrete=True, hidden=(8,))
+    params = net.init(jax.random.PRNGKey(0), obs)["params"]
+    out, v = net.apply({"params": params}, obs)
+    assert out.loc.shape == (5, 3) and out.log_std is None
+
+
+def test_fused_actor_critic_computes_the_same_function():
+    sep = P.ActorCritic(action_dim=3, discrete=True, hidden=(8, 6))
+    fus = P.ActorCritic(action_dim=3, discrete=True, hidden=(8, 6), fused=True)
+    obs = jax.random.normal(jax.random.PRNGKey(1), (5, 4))
+    p = sep.init(jax.random.PRNGKey(0), obs)["params"]
+    torsos = {}
+    for i in range(2):
+        a, c = p["actor"][f"Dense_{i}"], p["critic"][f"Dense_{i}"]
+        torsos[f"kernel_{i}"] = jnp.stack([a["kernel"], c["kernel"]])
+        torsos[f"bias_{i}"] = jnp.stack([a["bias"], c["bias"]])[:, None]
+    pf = {"torsos": torsos, "pi_head": p["pi_head"], "v_head": p["v_head"]}
+    (o1, v1), (o2, v2) = sep.apply({"params": p}, obs), fus.apply({"params": pf}, obs)
+    np.testing.assert_allclose(o1.loc, o2.loc, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(v1, v2, rtol=1e-5, atol=1e-6)
+    assert jax.tree_util.tree_structure(fus.init(jax.random.PRNGKey(0), obs)["params"]) == jax.tree_util.tree_structure(pf)
+
+
+# --- PPO ------------------------------------------------------------------------------------
+
+from jaxgen.rl import ppo  # noqa: E402
+
+PPO_TINY = ppo.PPOConfig(num_envs=4, num_steps=16, total_steps=4 * 16 * 6, hidden=(16,))
+
+
+def test_clipped_surrogate_at_the_clip_boundaries():
+    eps = 0.2
+    f = lambda r, a: ppo.clipped_surrogate(r, a, eps)
+    g = jax.grad(f)
+    # A > 0: capped at (1 + eps) A above the boundary (no gradient), unclipped below 1 + eps
+    np.testing.assert_allclose([f(1.3, 2.0), g(1.3, 2.0)], [2.4, 0.0], rtol=1e-6)
+    np.testing.assert_allclose([f(1.1, 2.0), g(1.1, 2.0)], [2.2, 2.0], rtol=1e-6)
+    np.testing.assert_allclose([f(0.5, 2.0), g(0.5, 2.0)], [1.0, 2.0], rtol=1e-6)  # pessimistic side keeps the gradient
+    # A < 0: floored at (1 - eps) A below the boundary (no gradient), unclipped above 1 - eps
+    np.testing.assert_allclose([f(0.7, -1.0), g(0.7, -1.0)], [-0.8, 0.0], rtol=1e-6)
+    np.testing.assert_allclose([f(0.9, -1.0), g(0.9, -1.0)], [-0.9, -1.0], rtol=1e-6)
+    np.testing.assert_allclose([f(1.5, -1.0), g(1.5, -1.0)], [-1.5, -1.0], rtol=1e-6)
+    # at the boundaries themselves the two branches agree
+    np.testing.assert_allclose([f(1.2, 1.0), f(0.8, -1.0)], [1.2, -0.8], rtol=1e-6)
+
+
+def test_value_loss_clipping():
+    v, old, t = jnp.array([2.0]), jnp.array([1.0]), jnp.array([3.0])
+    # unclipped 0.5*(2-3)^2 = 0.5; clipped value 1.2 -> 0.5*(1.2-3)^2 = 1.62; max -> 1.62
+    np.testing.assert_allclose(ppo.value_loss(v, old, t, 0.2, False), 0.5)
+    np.testing.assert_allclose(ppo.value_loss(v, old, t, 0.2, True), 1.62, rtol=1e-6)
+
+
+@pytest.mark.parametrize("env,want", [
+    ("Probe-TwoActions", {0: 1.0}),  # value +1 and action 1 learned
+    ("Probe-Discount", {0: 0.5, 1: 1.0}),  # V(0) = gamma, V(1) = 1: bootstrapping and the terminal mask
+    ("Probe-TimeLimit", {0: 2.0}),  # 1 / (1 - gamma): bootstraps through truncation
+])
+def test_ppo_learns_probe_envs(env, want):
+    cfg = ppo.PPOConfig(env=env, num_envs=8, num_steps=16, total_steps=8 * 16 * 120, hidden=(16,), learning_rate=1e-2,
+                        gamma=0.5, gae_lambda=0.5, anneal_lr=False, clip_value=False, ent_coef=0.0)
+    st, m = jax.jit(ppo.make_train(cfg))(jax.random.PRNGKey(0))
+    for obs, v in want.items():
+        out, val = ppo.policy_and_value(st, jnp.array([[float(obs)]]))
+        np.testing.assert_allclose(val, [v], atol=0.1)
+    if env == "Probe-TwoActions":
+        assert float(jax.nn.softmax(out.loc)[0, 1]) > 0.9
+
+
+def test_ppo_seed_behaviour_and_no_recompilation():
+    train = jax.jit(ppo.make_train(PPO_TINY))
+    s0, m0 = train(jax.random.PRNGKey(0), ppo.C.hparams(PPO_TINY))
+    s0b, _ = train(jax.random.PRNGKey(0), ppo.C.hparams(PPO_TINY))
+    s1, _ = train(jax.random.PRNGKey(1), ppo.C.hparams(PPO_TINY, {"learning_rate": 1e-3, "clip_eps": 0.1, "gae_lambda": 0.9}))
+    assert train._cache_size() == 1
+    assert same(s0.params, s0b.params) and not same(s0.params, s1.params)
+    lr = np.asarray(m0["learning_rate"])  # annealed linearly to 0
+    np.testing.assert_allclose(lr, 2.5e-4 * (1 - np.arange(6) / 6), rtol=1e-5)
+
+
+def test_ppo_continuous_with_normalisation_and_vmapped_seeds():
+    cfg = dataclasses.replace(ppo.PENDULUM, num_envs=4, num_steps=16, total_steps=4 * 16 * 4, hidden=(16,),
+                              update_epochs=2, num_minibatches=2, log_std="state")
+    keys = jax.random.split(jax.random.PRNGKey(0), 2)
+    st, m = jax.jit(jax.vmap(ppo.make_train(cfg)))(keys)
+    assert np.isfinite(np.asarray(m["loss"])).all() and m["loss"].shape == (2, 4)
+    assert float(st.obs_rms.count[0]) > 4 * 16 * 4 - 1 and float(st.ret_rms.var[0]) != 1.0
+    s0 = jax.tree_util.tree_map(lambda x: x[0], st)
+    a = ppo.act(s0, jax.random.PRNGKey(0), jnp.zeros((5, 3)))
+    assert a.shape == (5, 1) and float(jnp.max(jnp.abs(a))) <= 2.0
+
+
+def test_ppo_bad_input_is_one_sentence():
+    with pytest.raises(ConfigError, match=r"num_minibatches=3 does not divide the batch of num_envs x num_steps = 512"):
+        ppo.make_trainer(ppo.PPOConfig(num_minibatches=3))
+    with pytest.raises(ConfigError, match=r"env='Cartpole' is not a known environment"):
+        ppo.make_trainer(ppo.PPOConfig(env="Cartpole"))
+    with pytest.raises(ConfigError, match=r"log_std='learned' is not accepted"):
+        ppo.make_trainer(ppo.PPOConfig(log_std="learned"))
+
+
+def test_ppo_cartpole_learns_quickly():
+    cfg = dataclasses.replace(ppo.PPOConfig(), total_steps=100_352)
+    st, m = jax.jit(ppo.make_train(cfg))(jax.random.PRNGKey(0))
+    ret = np.asarray(m["episode_return"])
+    assert ret[-10:].mean() >= 150, ret[::10]
+
+
+# --- REINFORCE ------------------------------------------------------------------------------
+
+from jaxgen.rl import reinforce  # noqa: E402
+
+
+def test_first_episode_mask_and_reinforce_estimator():
+    done = jnp.array([[0, 0], [1, 0], [0, 1], [1, 0]], bool)
+    np.testing.assert_array_equal(reinforce.first_episode_mask(done), [[1, 1], [1, 1], [0, 1], [0, 0]])
+    # gradient of -sum(m logp w)/sum(m) wrt logp is -m w / sum(m); weights get no gradient
+    logp, w, m = jnp.array([-1.0, -2.0, -3.0]), jnp.array([2.0, -1.0, 5.0]), jnp.array([1.0, 1.0, 0.0])
+    np.testing.assert_allclose(reinforce.reinforce_loss(logp, w, m), -(-2.0 + 2.0) / 2)
+    np.testing.assert_allclose(jax.grad(reinforce.reinforce_loss)(logp, w, m), [-1.0, 0.5, 0.0])
+    np.testing.assert_allclose(jax.grad(reinforce.reinforce_loss, argnums=1)(logp, w, m), [0.0, 0.0, 0.0])
+
+
+def test_reinforce_probe_seed_behaviour_and_no_recompilation():
+    cfg = reinforce.ReinforceConfig(env="Probe-TwoActions", num_envs=8, num_updates=60, rollout_len=1, hidden=(16,),
+                                    learning_rate=3e-2)
+    train = jax.jit(reinforce.make_train(cfg))
+    s0, m0 = train(jax.random.PRNGKey(0), reinforce.C.hparams(cfg))
+    s0b, _ = train(jax.random.PRNGKey(0), reinforce.C.hparams(cfg))
+    s1, _ = train(jax.random.PRNGKey(1), reinforce.C.hparams(cfg, {"learning_rate": 1e-2, "gamma": 0.9}))
+    assert train._cache_size() == 1
+    assert same(s0.params, s0b.params) and not same(s0.params, s1.params)
+    out = s0.config and reinforce.build(cfg).net.apply({"params": s0.params}, jnp.zeros((1, 1)), method="policy")
+    assert float(jax.nn.softmax(out.loc)[0, 1]) > 0.9  # learned the +1 action
+    assert float(m0["episode_return"][-1]) > 0.8 and float(m0["env_steps"][-1]) == 60 * 8
+
+
+def test_reinforce_continuous_runs():
+    cfg = reinforce.ReinforceConfig(env="Pendulum-v1", num_envs=2, num_updates=2, rollout_len=20, hidden=(8,),
+                                    log_std="fixed")
+    st, m = jax.jit(reinforce.make_train(cfg))(jax.random.PRNGKey(0))
+    assert np.isfinite(np.asarray(m["loss"])).all()
+    assert reinforce.act(st, jax.random.PRNGKey(0), jnp.zeros((3, 3))).shape == (3, 1)
+
+
+def test_reinforce_cartpole_learns_quickly():
+    cfg = reinforce.ReinforceConfig(num_updates=40)
+    st, m = jax.jit(reinforce.make_train(cfg))(jax.random.PRNGKey(0))
+    ret = np.asarray(m["episode_return"])
+    assert ret[-5:].mean() >= 200, ret
+
+
+# --- host side: fit, saved policy, eval, render --------------------------------------------
+
+from jaxgen.rl import pg_fit  # noqa: E402
+
+
+def test_fit_saves_a_policy_that_eval_and_render_load(tmp_path):
+    out = pg_fit.fit(PPO_TINY, seed=0, run_dir=tmp_path / "ppo", eval_episodes=2, progress=False, chunk_steps=3)
+    for f in ("curves.png", "results.json", "metrics.jsonl", "config.json"):
+        assert (tmp_path / "ppo" / f).is_file()
+    assert out["final"]["env_steps"] == 6 * PPO_TINY.batch_size and "eval_return" in out["final"]
+    st = pg_fit.load(tmp_path / "ppo")
+    assert same(st.params, out["state"].params)
+    ev = pg_fit.evaluate_run(tmp_path / "ppo", episodes=3)
+    assert ev["episodes"] == 3 and ev["mean_return"] > 0
+    r = pg_fit.render(st, tmp_path / "strip.png", frames=4, max_steps=50)
+    assert (tmp_path / "strip.png").is_file() and r["length"] >= 1
+    cfg = reinforce.ReinforceConfig(num_envs=2, num_updates=2, rollout_len=30, hidden=(8,))
+    out = pg_fit.fit(cfg, run_dir=tmp_path / "rf", eval_episodes=2, progress=False, chunk_steps=1)
+    assert 0 < out["final"]["env_steps"] <= 2 * 2 * 30
+    assert pg_fit.load(tmp_path / "rf").config == cfg
