@@ -145,15 +145,28 @@ def _rl_run_dir(args, name: str) -> Path:
     return Path(args.run_dir) if args.run_dir else Path("runs") / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}"
 
 
-def cmd_train_dqn(args) -> int:
-    from jaxgen.rl import dqn, dqn_fit
+def _rl_algorithms() -> dict:
+    """name -> (config class, module with validate, fit function, label)."""
+    from jaxgen.rl import dqn, dqn_fit, pg_fit, ppo, reinforce
 
-    cfg = dqn.validate(dqn.DQNConfig(**overrides(args, dqn.DQNConfig)))
-    run_dir, resume = (Path(args.resume), True) if args.resume else (_rl_run_dir(args, f"dqn-{cfg.env}"), False)
-    print(f"== DQN on {cfg.env}: {cfg.total_steps} env steps, {cfg.num_envs} envs: {run_dir}")
-    out = dqn_fit.fit(cfg, args.seed, run_dir, resume=resume, chunk_steps=args.chunk_steps,
-                      eval_episodes=args.eval_episodes, mode="scan" if args.mode == "auto" else args.mode,
-                      progress=not args.no_progress, threshold=args.threshold)
+    return {"dqn": (dqn.DQNConfig, dqn, dqn_fit.fit, "DQN"), "ppo": (ppo.PPOConfig, ppo, pg_fit.fit, "PPO"),
+            "reinforce": (reinforce.ReinforceConfig, reinforce, pg_fit.fit, "REINFORCE")}
+
+
+def cmd_train_rl(args) -> int:
+    import dataclasses
+
+    cls, mod, fit, label = _rl_algorithms()[args.algo]
+    base = cls()
+    if getattr(args, "preset", None) == "pendulum":
+        from jaxgen.rl import ppo
+
+        base = ppo.PENDULUM
+    cfg = mod.validate(dataclasses.replace(base, **overrides(args, cls)))
+    run_dir, resume = (Path(args.resume), True) if args.resume else (_rl_run_dir(args, f"{args.algo}-{cfg.env}"), False)
+    print(f"== {label} on {cfg.env}: {cfg.total_steps} env steps, {cfg.num_envs} envs: {run_dir}")
+    out = fit(cfg, args.seed, run_dir, resume=resume, chunk_steps=args.chunk_steps, eval_episodes=args.eval_episodes,
+              mode="scan" if args.mode == "auto" else args.mode, progress=not args.no_progress, threshold=args.threshold)
     f, t = out["final"], out["timings"]
     print(f"   final: training return {f.get('episode_return', float('nan')):.1f}, "
           f"evaluation return {f.get('eval_return', float('nan')):.1f} | {t['env_steps_per_s']:.0f} env-steps/s, "
@@ -271,7 +284,21 @@ def cmd_eval(args) -> int:
         test = load_mnist("test", "auto")
         print(json.dumps(evaluate(state, test.images, iwae_k=100 if state.config.variational else 0), indent=2))
         return 0
-    raise ConfigError(f"{args.run_dir} holds a {kind} run; jaxgen eval takes a VAE, AE or GAN run directory.")
+    if kind in ("PPOConfig", "ReinforceConfig"):
+        from jaxgen.rl import pg_fit
+
+        print(json.dumps(pg_fit.evaluate_run(args.run_dir, args.episodes, args.seed, args.greedy), indent=2))
+        return 0
+    raise ConfigError(f"{args.run_dir} holds a {kind} run; jaxgen eval takes a VAE, AE, GAN, PPO or REINFORCE run directory.")
+
+
+def cmd_render(args) -> int:
+    from jaxgen.rl import pg_fit
+
+    out = Path(args.out or Path(args.run_dir) / "episode.png")
+    r = pg_fit.render(args.run_dir, out, frames=args.frames, seed=args.seed, greedy=not args.sample)
+    print(f"wrote {r['path']}: one episode, return {r['return']:.1f}, length {r['length']}")
+    return 0
 
 
 def cmd_data(args) -> int:
@@ -310,11 +337,20 @@ def build_parser() -> argparse.ArgumentParser:
         _data_args(t)
         _run_args(t)
         t.set_defaults(func=cmd_train, model=name)
-    t = tsub.add_parser("dqn", help="DQN on a discrete gymnax environment",
-                        description="Train DQN. Example: jaxgen train dqn --env CartPole-v1 --total-steps 500000 --threshold 475")
-    add_config_options(t, dqn.DQNConfig, skip=())
-    _rl_run_args(t)
-    t.set_defaults(func=cmd_train_dqn)
+    from jaxgen.rl import ppo, reinforce
+
+    for name, cls, helptext, example in (
+        ("dqn", dqn.DQNConfig, "DQN on a discrete gymnax environment", "--env CartPole-v1 --threshold 475"),
+        ("ppo", ppo.PPOConfig, "PPO (clipped) on a discrete or continuous gymnax environment", "--env CartPole-v1 --threshold 475"),
+        ("reinforce", reinforce.ReinforceConfig, "REINFORCE with Monte Carlo returns", "--env CartPole-v1 --threshold 475"),
+    ):
+        t = tsub.add_parser(name, help=helptext, description=f"{helptext}. Example: jaxgen train {name} {example}")
+        add_config_options(t, cls, skip=())
+        if name == "ppo":
+            t.add_argument("--preset", choices=("cartpole", "pendulum"), default="cartpole",
+                           help="base config before the options above: the common CartPole one, or the Pendulum-v1 one")
+        _rl_run_args(t)
+        t.set_defaults(func=cmd_train_rl, algo=name)
 
     from jaxgen.generative.gan_fit import add_gan_train_args, cmd_train_gan
 
@@ -363,10 +399,22 @@ def build_parser() -> argparse.ArgumentParser:
     sm.add_argument("--out", default=None, help="PNG path (default RUN_DIR/sampled.png)")
     sm.set_defaults(func=cmd_sample)
 
-    ev = sub.add_parser("eval", help="quality metrics of a trained run (VAE: -ELBO/IWAE; GAN: MNIST FID, score, label accuracy)")
+    ev = sub.add_parser("eval", help="quality of a trained run (VAE: -ELBO/IWAE; GAN: MNIST FID, score, label "
+                                     "accuracy; PPO/REINFORCE: returns of complete episodes)")
     ev.add_argument("run_dir", help="run directory written by jaxgen train")
     ev.add_argument("--n", type=int, default=5000, help="GAN: samples (and real images per half of the floor)")
+    ev.add_argument("--episodes", type=int, default=100, help="PPO/REINFORCE: evaluation episodes")
+    ev.add_argument("--greedy", action="store_true", help="PPO/REINFORCE: act greedily (mode of the policy)")
+    ev.add_argument("--seed", type=int, default=0, help="evaluation seed")
     ev.set_defaults(func=cmd_eval)
+
+    rd = sub.add_parser("render", help="play one episode of a trained PPO/REINFORCE policy into a PNG strip")
+    rd.add_argument("run_dir", help="run directory written by jaxgen train ppo|reinforce")
+    rd.add_argument("--out", default=None, help="PNG path (default RUN_DIR/episode.png)")
+    rd.add_argument("--frames", type=int, default=8, help="states shown, evenly spaced over the episode")
+    rd.add_argument("--seed", type=int, default=0, help="episode seed")
+    rd.add_argument("--sample", action="store_true", help="sample actions instead of acting greedily")
+    rd.set_defaults(func=cmd_render)
 
     ins = sub.add_parser("inspect", help="Q values of sampled states of a trained DQN (with pictures for MinAtar)")
     isub = ins.add_subparsers(dest="algo", required=True, metavar="ALGO")

@@ -26,3 +26,13 @@ def test_dqn_train_inspect_and_errors(tmp_path, capsys):
         assert words in err and "Traceback" not in err and err.count("\n") == 1
     assert main(["inspect", "dqn", str(tmp_path)]) == 2
     assert "not a jaxgen run directory" in capsys.readouterr().err
+
+
+def test_pg_train_eval_render(tmp_path, capsys):
+    run = tmp_path / "ppo"
+    assert main(["train", "ppo", "--total-steps", "8192", "--eval-episodes", "2", "--run-dir", str(run), "--no-progress"]) == 0
+    assert main(["eval", str(run), "--episodes", "4", "--greedy"]) == 0
+    assert '"mean_return"' in capsys.readouterr().out
+    assert main(["render", str(run), "--frames", "3"]) == 0 and (run / "episode.png").is_file()
+    assert main(["train", "reinforce", "--env", "Nope-v0"]) == 2
+    assert "not a known environment" in capsys.readouterr().err

@@ -24,7 +24,6 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxgen.core import checkpoint as ckpt
-from jaxgen.core import config as C
 from jaxgen.core import plotting, runner
 from jaxgen.core.errors import ConfigError
 from jaxgen.core.runner import ChunkInfo
@@ -127,17 +126,11 @@ def _first(history: list, key: str, threshold: float):
 def load(run_dir: str | Path):
     """The final state (the saved policy) of a PPO or REINFORCE run directory."""
     run_dir = Path(run_dir)
-    blob = ckpt.read_config(run_dir)
-    mod = {"PPOConfig": ppo, "ReinforceConfig": reinforce}.get(blob.get("type"))
-    if mod is None:
-        raise ConfigError(f"{run_dir} holds a {blob.get('type')} run; eval/render need a PPO or REINFORCE run.")
-    cls = ppo.PPOConfig if mod is ppo else reinforce.ReinforceConfig
-    cfg = C.from_dict(cls, blob["config"])
-    c = ckpt.Checkpointer(run_dir)
-    try:
-        return c.restore(mod.init(jax.random.PRNGKey(0), cfg))
-    finally:
-        c.close()
+    kind = ckpt.read_config(run_dir).get("type")
+    if kind not in ("PPOConfig", "ReinforceConfig"):
+        raise ConfigError(f"{run_dir} holds a {kind} run; eval/render need a PPO or REINFORCE run.")
+    mod = ppo if kind == "PPOConfig" else reinforce
+    return ckpt.restore_run(run_dir, ppo.PPOConfig if mod is ppo else reinforce.ReinforceConfig, mod.init)
 
 
 def evaluate_run(state_or_dir, episodes: int = 100, seed: int = 0, greedy: bool = False) -> dict:
