@@ -45,16 +45,18 @@ def main(argv=None):
     def via_runner(chunk, ckpt):
         def go():
             d = tempfile.mkdtemp() if ckpt else None
-            r = runner.run(trainer, 0, chunk_steps=chunk, mode="scan", progress=True, run_dir=d)
+            every = 1 if ckpt == "chunk" else None  # None: the default, time-based (every 30 s and at the end)
+            r = runner.run(trainer, 0, chunk_steps=chunk, mode="scan", progress=True, run_dir=d, checkpoint_every=every)
             return r.timings["run_s"] + r.timings["host_s"], r.timings["host_s"]
         go()  # warm the compile caches
         return sorted(go() for _ in range(args.repeats))[args.repeats // 2]
 
     rows = [["one compiled run (lax.scan over all steps)", n, "-", f"{whole.median:.3f}", f"{n / whole.median:.0f}", "-", "-"]]
     spe = trainer.steps_per_epoch
-    for chunk, ckpt in [(spe, False), (spe, True), (spe * 5, True)]:
+    for chunk, ckpt in [(spe, None), (spe, "default"), (spe, "chunk"), (spe * 5, None), (spe * 5, "default")]:
         t, host = via_runner(chunk, ckpt)
-        label = f"runner, chunk {chunk} steps" + (", orbax checkpoint per chunk" if ckpt else ", no run dir")
+        label = f"runner, chunk {chunk} steps, " + {None: "no run dir", "default": "run dir, default checkpoints (30 s + end)",
+                                                     "chunk": "run dir, checkpoint every chunk"}[ckpt]
         rows.append([label, n, n // chunk, f"{t:.3f}", f"{n / t:.0f}", f"{100 * (t / whole.median - 1):+.1f} %",
                      f"{100 * host / t:.2f} %"])
     heads = ["execution", "steps", "chunks", "seconds (median)", "steps/s", "vs one run", "host work between chunks"]

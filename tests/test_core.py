@@ -107,7 +107,8 @@ def _toy_trainer(nan_at):
 
 def test_divergence_stops_and_keeps_last_good_checkpoint(tmp_path):
     with pytest.raises(DivergenceError, match=r"step 9.*last good checkpoint \(step 6\)"):
-        runner.run(_toy_trainer(7), 0, run_dir=tmp_path / "r", chunk_steps=3, progress=False, mode="scan")
+        runner.run(_toy_trainer(7), 0, run_dir=tmp_path / "r", chunk_steps=3, progress=False, mode="scan",
+                   checkpoint_every=1)
     from jaxgen.core.checkpoint import Checkpointer
 
     assert Checkpointer(tmp_path / "r").latest_step() == 6

@@ -103,7 +103,8 @@ def test_divergence_stops_with_message_and_keeps_last_good_checkpoint(data, tmp_
         return gan.data_step(state, d)
 
     with pytest.raises(DivergenceError, match=r"last good checkpoint \(step 10\) is kept"):
-        runner.run(tr._replace(step=poisoned), 0, run_dir=tmp_path / "run", chunk_steps=5, progress=False, mode="loop")
+        runner.run(tr._replace(step=poisoned), 0, run_dir=tmp_path / "run", chunk_steps=5, progress=False, mode="loop",
+                   checkpoint_every=1)
     c = Checkpointer(tmp_path / "run")
     assert c.latest_step() == 10
     s = c.restore(tr.init(jax.random.PRNGKey(0), None))
