@@ -5,7 +5,7 @@ It is the feature extractor of the "MNIST FID" and the classifier score
 ReLU), a 128-unit ReLU layer (the *penultimate features*), 10 logits. Trained with Adam on
 whatever MNIST training split :func:`jaxgen.data.mnist.load_mnist` finds (``source="auto"``;
 offline that is the 5,000-image subset), with random shifts of up to 2 pixels.
-Test accuracy on the 10k test split (measured, see GAN_NOTES.md): >= 97 % from the 5k subset.
+Test accuracy on the 10k test split (measured, see benchmarks/notes/gan.md): >= 97 % from the 5k subset.
 
 :func:`load_classifier` trains it on first use and saves it under
 ``<cache dir>/mnist_classifier/<data>-<config fingerprint>/`` (``config.json``,

@@ -11,7 +11,7 @@
   one episode and writes a PNG strip of its frames (MinAtar frames, or drawings of the
   classic-control states: CartPole, Pendulum, Acrobot, MountainCar).
 * :func:`seeds_check` trains many seeds as ONE vmapped compile and reports the final
-  training and evaluation returns per seed (the learning checks of PG_NOTES.md).
+  training and evaluation returns per seed (the learning checks of benchmarks/notes/policy_gradient.md).
 """
 from __future__ import annotations
 
