@@ -277,8 +277,8 @@ def run(
                 checkpointer.save(done, state)
                 last_saved, last_saved_t = done, time.perf_counter()
             if bar is not None:
-                bar.update(length)
                 bar.set_postfix({k: f"{np.mean(v):.4g}" for k, v in list(means.items())[:4]}, refresh=False)
+                bar.update(length)
             host_s += time.perf_counter() - t
             if final:
                 break
