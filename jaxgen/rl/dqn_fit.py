@@ -15,41 +15,16 @@
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 
 import jax
 import numpy as np
 
 from jaxgen.core import plotting, runner
-from jaxgen.core.runner import ChunkInfo
 from jaxgen.core.sweep import sweep
 from jaxgen.rl import dqn
+from jaxgen.rl.evaluation import EvalHook, first_reaching
 
-EVAL_SEED = 0xE7A1
-
-
-class EvalHook:
-    """Between chunks: ``eval_return`` (mean over ``num_episodes`` episodes at ``eval_epsilon``)
-    and ``eval_length``; for a vmapped (sweep) state, one value per run."""
-
-    def __init__(self, num_episodes: int = 10, every: int = 1, vmapped: bool = False):
-        self.num_episodes, self.every, self.vmapped = num_episodes, every, vmapped
-        ev = lambda s, k: dqn.evaluate(s, k, num_episodes)
-        self._eval = jax.jit(jax.vmap(ev, in_axes=(0, None)) if vmapped else ev)
-        self.calls = 0
-        self.seconds = 0.0
-
-    def __call__(self, info: ChunkInfo) -> dict:
-        self.calls += 1
-        if (self.calls - 1) % self.every and info.step < info.num_steps:
-            return {}
-        t = time.perf_counter()
-        key = jax.random.fold_in(jax.random.PRNGKey(EVAL_SEED), info.step)
-        ret, length = jax.device_get(self._eval(info.state, key))
-        self.seconds += time.perf_counter() - t
-        mean = lambda x: np.mean(np.asarray(x, np.float64), axis=-1)
-        return {"eval_return": mean(ret).tolist(), "eval_length": mean(length).tolist()}
 
 
 def env_steps(history: list, config: dqn.DQNConfig) -> list:
@@ -58,21 +33,6 @@ def env_steps(history: list, config: dqn.DQNConfig) -> list:
         r["env_steps"] = r["step"] * config.num_envs
     return history
 
-
-def first_reaching(history: list, key: str, threshold: float):
-    """Env steps of the first row whose ``key`` is >= ``threshold`` (per run for lists), or None."""
-    out = None
-    for r in history:
-        if key not in r:
-            continue
-        v = np.asarray(r[key], np.float64)
-        if out is None:
-            out = np.full(v.shape, np.nan)
-        hit = np.isnan(out) & (v >= threshold)
-        out = np.where(hit, r["env_steps"], out)
-    if out is None:
-        return None
-    return None if out.ndim == 0 and np.isnan(out) else out.tolist()
 
 
 def fit(
@@ -97,7 +57,7 @@ def fit(
         run_dir.mkdir(parents=True, exist_ok=True)
     trainer = dqn.make_trainer(config)
     chunk_steps = chunk_steps or max(1, trainer.num_steps // 50)
-    hook = EvalHook(eval_episodes, eval_every)
+    hook = EvalHook(dqn.evaluate, eval_episodes, eval_every)
     res = runner.run(trainer, seed, run_dir=run_dir, chunk_steps=chunk_steps, resume=resume, hooks=[hook],
                      mode=mode, progress=progress, hparams=hparams)
     hist = env_steps(res.history, config)
@@ -142,7 +102,7 @@ def study(
     grid = dict(grid or {})
     trainer = dqn.make_trainer(config)
     chunk_steps = chunk_steps or max(1, trainer.num_steps // 40)
-    hook = EvalHook(eval_episodes, eval_every, vmapped=True)
+    hook = EvalHook(dqn.evaluate, eval_episodes, eval_every, vmapped=True)
     res = sweep(trainer, seeds, grid, hooks=[hook], chunk_steps=chunk_steps, mode="scan", progress=progress)
     hist = env_steps(res.history, config)
     r = int(np.prod([len(v) for v in res.axes.values()]))

@@ -26,10 +26,9 @@ import numpy as np
 from jaxgen.core import checkpoint as ckpt
 from jaxgen.core import plotting, runner
 from jaxgen.core.errors import ConfigError
-from jaxgen.core.runner import ChunkInfo
 from jaxgen.rl import envs, ppo, reinforce
+from jaxgen.rl.evaluation import EVAL_SEED, EvalHook, first_reaching
 
-EVAL_SEED = 0xE7A1
 ALGOS = {"ppo": ppo, "reinforce": reinforce}
 CONFIGS = {"PPOConfig": ppo, "ReinforceConfig": reinforce}
 
@@ -50,30 +49,6 @@ def steps_per_iteration(config) -> int:
     return config.num_envs * reinforce.build(config).rollout_len
 
 
-class EvalHook:
-    """Between chunks: ``eval_return`` / ``eval_length`` (means over complete episodes)."""
-
-    def __init__(self, module, num_episodes: int = 10, every: int = 1, vmapped: bool = False):
-        self.num_episodes, self.every = num_episodes, every
-        ev = lambda s, k: module.evaluate(s, k, num_episodes)
-        self._eval = jax.jit(jax.vmap(ev, in_axes=(0, None)) if vmapped else ev)
-        self.calls, self.seconds = 0, 0.0
-
-    def __call__(self, info: ChunkInfo) -> dict:
-        self.calls += 1
-        extra = {}
-        if hasattr(info.state, "env_steps"):  # REINFORCE: the exact count at the chunk's end (not the chunk mean)
-            extra["env_steps"] = np.asarray(jax.device_get(info.state.env_steps)).tolist()
-        if (self.calls - 1) % self.every and info.step < info.num_steps:
-            return extra
-        t = time.perf_counter()
-        key = jax.random.fold_in(jax.random.PRNGKey(EVAL_SEED), info.step)
-        ret, length = jax.device_get(self._eval(info.state, key))
-        self.seconds += time.perf_counter() - t
-        mean = lambda x: np.mean(np.asarray(x, np.float64), axis=-1)
-        return {**extra, "eval_return": mean(ret).tolist(), "eval_length": mean(length).tolist()}
-
-
 def fit(config, seed: int = 0, run_dir: str | Path | None = None, *, resume: bool = False,
         chunk_steps: int | None = None, eval_episodes: int = 10, eval_every: int = 1, mode: str = "scan",
         progress: bool = True, hparams: dict | None = None, threshold: float | None = None) -> dict:
@@ -89,7 +64,7 @@ def fit(config, seed: int = 0, run_dir: str | Path | None = None, *, resume: boo
         run_dir.mkdir(parents=True, exist_ok=True)
     trainer = mod.make_trainer(config)
     chunk_steps = chunk_steps or max(1, trainer.num_steps // 25)
-    hook = EvalHook(mod, eval_episodes, eval_every)
+    hook = EvalHook(mod.evaluate, eval_episodes, eval_every)
     res = runner.run(trainer, seed, run_dir=run_dir, chunk_steps=chunk_steps, resume=resume, hooks=[hook],
                      mode=mode, progress=progress, hparams=hparams)
     hist = res.history
@@ -103,7 +78,7 @@ def fit(config, seed: int = 0, run_dir: str | Path | None = None, *, resume: boo
         "final": hist[-1] if hist else {},
         "timings": {**{k: t[k] for k in ("compile_s", "run_s", "host_s", "mode")}, "eval_s": hook.seconds,
                     "env_steps_per_s": t["steps"] * per / t["run_s"] if t["run_s"] else None},
-        "first_eval_reaching": _first(hist, "eval_return", threshold) if threshold is not None else None,
+        "first_eval_reaching": first_reaching(hist, "eval_return", threshold) if threshold is not None else None,
         "env_steps": done_steps, "history": hist, "state": res.state,
     }
     if run_dir is not None:
@@ -114,13 +89,6 @@ def fit(config, seed: int = 0, run_dir: str | Path | None = None, *, resume: boo
         (run_dir / "results.json").write_text(json.dumps({k: v for k, v in out.items() if k not in ("state", "history")},
                                                          indent=2, default=str))
     return out
-
-
-def _first(history: list, key: str, threshold: float):
-    for r in history:
-        if key in r and np.mean(r[key]) >= threshold:
-            return r["env_steps"]
-    return None
 
 
 def load(run_dir: str | Path):

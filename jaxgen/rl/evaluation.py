@@ -1,0 +1,55 @@
+"""Evaluation between chunks, shared by every RL agent's host-side ``fit`` (DQN, PPO, REINFORCE)."""
+from __future__ import annotations
+
+import time
+from typing import Callable
+
+import jax
+import numpy as np
+
+from jaxgen.core.runner import ChunkInfo
+
+EVAL_SEED = 0xE7A1
+
+
+class EvalHook:
+    """Runner hook: ``eval_return`` / ``eval_length`` (means over ``num_episodes`` complete
+    episodes played by ``evaluate(state, key, num_episodes) -> (returns, lengths)``) every
+    ``every`` chunks and at the end; for a vmapped (sweep) state, one value per run. A state
+    that counts its own ``env_steps`` (REINFORCE) has that exact count logged every chunk."""
+
+    def __init__(self, evaluate: Callable, num_episodes: int = 10, every: int = 1, vmapped: bool = False):
+        self.num_episodes, self.every = num_episodes, every
+        ev = lambda s, k: evaluate(s, k, num_episodes)
+        self._eval = jax.jit(jax.vmap(ev, in_axes=(0, None)) if vmapped else ev)
+        self.calls, self.seconds = 0, 0.0
+
+    def __call__(self, info: ChunkInfo) -> dict:
+        self.calls += 1
+        extra = {}
+        if hasattr(info.state, "env_steps"):
+            extra["env_steps"] = np.asarray(jax.device_get(info.state.env_steps)).tolist()
+        if (self.calls - 1) % self.every and info.step < info.num_steps:
+            return extra
+        t = time.perf_counter()
+        key = jax.random.fold_in(jax.random.PRNGKey(EVAL_SEED), info.step)
+        ret, length = jax.device_get(self._eval(info.state, key))
+        self.seconds += time.perf_counter() - t
+        mean = lambda x: np.mean(np.asarray(x, np.float64), axis=-1)
+        return {**extra, "eval_return": mean(ret).tolist(), "eval_length": mean(length).tolist()}
+
+
+def first_reaching(history: list, key: str, threshold: float):
+    """Env steps of the first row whose ``key`` is >= ``threshold`` (per run for lists), or None."""
+    out = None
+    for r in history:
+        if key not in r:
+            continue
+        v = np.asarray(r[key], np.float64)
+        if out is None:
+            out = np.full(v.shape, np.nan)
+        hit = np.isnan(out) & (v >= threshold)
+        out = np.where(hit, r["env_steps"], out)
+    if out is None:
+        return None
+    return None if out.ndim == 0 and np.isnan(out) else out.tolist()
