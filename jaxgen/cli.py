@@ -158,10 +158,10 @@ def cmd_train_rl(args) -> int:
 
     cls, mod, fit, label = _rl_algorithms()[args.algo]
     base = cls()
-    if getattr(args, "preset", None) == "pendulum":
+    if getattr(args, "preset", None):
         from jaxgen.rl import ppo
 
-        base = ppo.PENDULUM
+        base = ppo.PRESETS[args.preset]
     cfg = mod.validate(dataclasses.replace(base, **overrides(args, cls)))
     run_dir, resume = (Path(args.resume), True) if args.resume else (_rl_run_dir(args, f"{args.algo}-{cfg.env}"), False)
     print(f"== {label} on {cfg.env}: {cfg.total_steps} env steps, {cfg.num_envs} envs: {run_dir}")
@@ -347,8 +347,9 @@ def build_parser() -> argparse.ArgumentParser:
         t = tsub.add_parser(name, help=helptext, description=f"{helptext}. Example: jaxgen train {name} {example}")
         add_config_options(t, cls, skip=())
         if name == "ppo":
-            t.add_argument("--preset", choices=("cartpole", "pendulum"), default="cartpole",
-                           help="base config before the options above: the common CartPole one, or the Pendulum-v1 one")
+            t.add_argument("--preset", choices=tuple(ppo.PRESETS), default="cartpole",
+                           help="base config before the options above: the common CartPole one, the Pendulum-v1 one, "
+                                "or the MinAtar one (Breakout-MinAtar, 64 envs, 1e7 steps; pass --env for another game)")
         _rl_run_args(t)
         t.set_defaults(func=cmd_train_rl, algo=name)
 

@@ -5,7 +5,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxgen.nets.conv import ConvDecoder, ConvEncoder, SubPixelConvTranspose
+from jaxgen.nets.conv import ConvDecoder, ConvEncoder, PatchConv, SubPixelConvTranspose, extract_patches
 
 
 @pytest.mark.parametrize("shape,features", [((2, 7, 7, 64), 32), ((3, 5, 9, 3), 1), ((1, 4, 4, 8), 16)])
@@ -32,3 +32,25 @@ def test_conv_encoder_decoder_shapes():
     for kind in ("subpixel", "transpose"):
         dec = ConvDecoder(1, deconv=kind)
         assert dec.apply(dec.init(jax.random.PRNGKey(0), z), z).shape == (5, 28, 28, 1)
+
+
+@pytest.mark.parametrize("shape,kernel", [((3, 10, 10, 4), (3, 3)), ((2, 7, 9, 2), (2, 4))])
+def test_patch_conv_equals_conv_with_same_params(shape, kernel):
+    """PatchConv computes nn.Conv(padding="VALID") exactly, and so do its gradients."""
+    x = jax.random.normal(jax.random.key(0), shape)
+    ref = nn.Conv(5, kernel, padding="VALID")
+    params = ref.init(jax.random.key(1), x)
+    fast = PatchConv(5, kernel)
+    np.testing.assert_allclose(fast.apply(params, x), ref.apply(params, x), atol=1e-5)
+    g_ref = jax.grad(lambda p: jnp.sum(jnp.sin(ref.apply(p, x))))(params)
+    g_fast = jax.grad(lambda p: jnp.sum(jnp.sin(fast.apply(p, x))))(params)
+    for a, b in zip(jax.tree_util.tree_leaves(g_ref), jax.tree_util.tree_leaves(g_fast)):
+        np.testing.assert_allclose(a, b, atol=1e-4)
+
+
+def test_extract_patches_order_is_hwio():
+    """Window (i, j) holds x[i+dy, j+dx, c] at position (dy * kw + dx) * C + c."""
+    x = jnp.arange(2 * 4 * 5 * 3, dtype=jnp.float32).reshape(2, 4, 5, 3)
+    p = extract_patches(x, 2, 3)
+    assert p.shape == (2, 3, 3, 18)
+    assert p[1, 2, 1, (1 * 3 + 2) * 3 + 1] == x[1, 3, 3, 1]

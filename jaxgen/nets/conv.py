@@ -92,3 +92,44 @@ class ConvDecoder(nn.Module):
         x = nn.relu(nn.Dense(self.base * self.base * c0)(z)).reshape(z.shape[0], self.base, self.base, c0)
         x = nn.relu(upsample2x(c1, self.deconv)(x))
         return upsample2x(self.out_channels, self.deconv)(x)
+
+
+def extract_patches(x: jax.Array, kh: int, kw: int) -> jax.Array:
+    """All ``kh x kw`` windows of ``x [B, H, W, C]`` at stride 1 ("VALID"), gathered by
+    slicing: ``[B, H-kh+1, W-kw+1, kh*kw*C]``, ordered (dy, dx, c) as a flattened HWIO kernel."""
+    h, w = x.shape[1] - kh + 1, x.shape[2] - kw + 1
+    return jnp.concatenate([x[:, dy:dy + h, dx:dx + w, :] for dy in range(kh) for dx in range(kw)], axis=-1)
+
+
+def patch_conv(x: jax.Array, kernel: jax.Array, bias: jax.Array | None = None) -> jax.Array:
+    """Stride-1 "VALID" correlation as window extraction + one matmul.
+
+    Args:
+      x: [B, H, W, C_in].
+      kernel: [kh, kw, C_in, C_out] (flax ``Conv`` layout).
+      bias: [C_out] or None.
+    Returns:
+      [B, H-kh+1, W-kw+1, C_out], equal to ``lax.conv_general_dilated(x, kernel, (1, 1), "VALID")``.
+
+    For small frames (MinAtar's 10x10) XLA:CPU runs this, and above all its weight
+    gradient inside ``lax.scan``, far faster than its convolution kernels.
+    """
+    kh, kw, c_in, c_out = kernel.shape
+    y = extract_patches(x, kh, kw) @ kernel.reshape(kh * kw * c_in, c_out)
+    return y if bias is None else y + bias
+
+
+class PatchConv(nn.Module):
+    """Drop-in for ``nn.Conv(features, kernel_size, padding="VALID")`` at stride 1 (same
+    parameter names and shapes), computed by :func:`patch_conv`."""
+
+    features: int
+    kernel_size: Sequence[int] = (3, 3)
+    kernel_init: Callable = nn.initializers.lecun_normal()
+
+    @nn.compact
+    def __call__(self, x: jax.Array) -> jax.Array:
+        kh, kw = self.kernel_size
+        kernel = self.param("kernel", self.kernel_init, (kh, kw, x.shape[-1], self.features))
+        bias = self.param("bias", nn.initializers.zeros, (self.features,))
+        return patch_conv(x.astype(kernel.dtype), kernel, bias)
