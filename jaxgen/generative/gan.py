@@ -9,6 +9,9 @@
   discriminator's ``aux["spectral"]``, part of the train state).
 * ``conditional``: the label conditions G (embedding concatenated to z) and D (projection or
   concatenation, ``cond_d``).
+* ``ema``: an exponential moving average of the generator's weights (Yazici et al. 2019), kept
+  in the generator's ``aux["ema"]`` (so in the train state and its checkpoints) and used for
+  samples and evaluation; 0 (the default) keeps none, and the state is as without the field.
 
 One iteration (``train_step``) = ``n_critic`` discriminator updates (each on its own real
 minibatch) + one generator update. Optimiser defaults follow the loss (``resolve``): Adam(2e-4,
@@ -27,6 +30,10 @@ Choices made here (not covered by the house rules):
   Gulrajani et al. 2017), none with spectral normalisation or for the MLP.
 * Conditional D updates generate fakes with the real batch's labels (so the penalty
   interpolates within a label); the G update draws labels uniformly.
+* The weight average's decay is warmed up as ``min(ema, (1 + t) / (10 + t))`` at iteration
+  ``t`` (as TensorFlow's ``ExponentialMovingAverage`` with ``num_updates``), so that a short run
+  does not average in its random initial weights. Batch norm still uses batch statistics
+  when sampling from the averaged weights.
 
 Contract (DESIGN.md): ``init(key, config, hparams=None) -> GANState``,
 ``train_step(state, batch) -> (state, metrics)``, ``make_trainer(config, data) -> Trainer``,
@@ -58,6 +65,7 @@ ARCHS = ("dcgan", "mlp")
 OPTIMIZERS = ("auto", "adam", "rmsprop")
 D_NORMS = ("auto",) + nets.NORMS
 DATA_SEED = 0x6A7
+EMA = "ema"  # key of the generator's averaged weights in its ``aux``
 
 #: Per-loss defaults: optimiser, learning rate (G and D), Adam betas, n_critic.
 LOSS_DEFAULTS = {
@@ -98,6 +106,7 @@ class GANConfig:
     lr_d: float = C.traced(0.0, "discriminator learning rate (0: by loss, as lr_g)")
     clip: float = C.traced(0.01, "wgan: critic weights are clipped to [-clip, clip]")
     gp_weight: float = C.traced(10.0, "wgan-gp: weight lambda of the gradient penalty")
+    ema: float = C.static(0.0, "decay of a moving average of G's weights used for samples and evaluation (0: none; e.g. 0.999)")
 
     @property
     def image_shape(self) -> tuple[int, int, int]:
@@ -144,6 +153,7 @@ def validate(config: GANConfig, num_examples: int | None = None) -> GANConfig:
     C.require(config, "lr_d", 0 <= config.lr_d < 1, "0 (by loss) or a number in (0, 1)")
     C.require(config, "clip", config.clip > 0, "a number > 0")
     C.require(config, "gp_weight", config.gp_weight >= 0, "a number >= 0")
+    C.require(config, "ema", 0 <= config.ema < 1, "0 (no average) or a decay in (0, 1)")
     r = resolve(config)
     if r.loss == "wgan-gp" and r.arch == "dcgan" and r.d_norm == "batch":
         raise ConfigError("d_norm='batch' is not accepted with loss='wgan-gp' (the per-example gradient penalty "
@@ -215,20 +225,24 @@ def init(key: jax.Array, config: GANConfig, hparams: dict | None = None) -> GANS
         opt = p.opt_state
         opt.hyperparams["learning_rate"] = jnp.array(lr, jnp.float32, copy=True)
         players.append(p.replace(opt_state=opt))
-    return GANState(g=players[0], d=players[1], key=krun, step=jnp.zeros((), jnp.int32), hparams=hp, config=cfg)
+    g = players[0]
+    if cfg.ema > 0:
+        g = g.replace(aux={**g.aux, EMA: jax.tree_util.tree_map(jnp.copy, g.params)})
+    return GANState(g=g, d=players[1], key=krun, step=jnp.zeros((), jnp.int32), hparams=hp, config=cfg)
 
 
 # --------------------------------------------------------------------------- applying the nets
 
 def g_forward(g: Player, params, z: jax.Array, y: jax.Array | None, update_stats: bool = False):
     """Generator images [B, H, W, C] (batch statistics) and its updated ``aux``."""
+    variables = {"params": params, **{k: v for k, v in g.aux.items() if k != EMA}}
     if "batch_stats" in g.aux and update_stats:
-        out, new = g.apply_fn({"params": params, **g.aux}, z, y, train=True, mutable=["batch_stats"])
+        out, new = g.apply_fn(variables, z, y, train=True, mutable=["batch_stats"])
         return out, {**g.aux, **new}
     if "batch_stats" in g.aux:
-        out, _ = g.apply_fn({"params": params, **g.aux}, z, y, train=True, mutable=["batch_stats"])
+        out, _ = g.apply_fn(variables, z, y, train=True, mutable=["batch_stats"])
         return out, g.aux
-    return g.apply_fn({"params": params, **g.aux}, z, y, train=True), g.aux
+    return g.apply_fn(variables, z, y, train=True), g.aux
 
 
 def d_forward(d: Player, params, aux: dict, x: jax.Array, y: jax.Array | None, update_sn: bool = False):
@@ -308,7 +322,22 @@ def train_step(state: GANState, batch: dict) -> tuple[GANState, dict]:
     metrics = jax.tree_util.tree_map(lambda *x: sum(x) / len(x), *ms)
     metrics["wdist"] = metrics["d_real"] - metrics["d_fake"]
     g, mg = g_update(state, jax.random.fold_in(key, cfg.n_critic))
+    if cfg.ema > 0:
+        g = g.replace(aux={**g.aux, EMA: update_ema(cfg.ema, g.aux[EMA], g.params, state.step)})
     return state.replace(g=g, step=state.step + 1), {**metrics, **mg}
+
+
+def update_ema(ema: float, avg, params, step: jax.Array):
+    """The generator's averaged weights after iteration ``step``: ``decay * avg + (1 - decay) * params``
+    with ``decay = min(ema, (1 + step) / (10 + step))``."""
+    t = jnp.asarray(step, jnp.float32)
+    decay = jnp.minimum(ema, (1.0 + t) / (10.0 + t))
+    return jax.tree_util.tree_map(lambda a, p: decay * a + (1.0 - decay) * p, avg, params)
+
+
+def averaged_params(state: GANState):
+    """The generator's averaged weights (``config.ema > 0``), else None."""
+    return state.g.aux.get(EMA)
 
 
 # --------------------------------------------------------------------------- data
@@ -367,12 +396,15 @@ def make_train(config: GANConfig, data: dict):
 
 # --------------------------------------------------------------------------- sampling
 
-def generate(state: GANState, z: jax.Array, labels: jax.Array | None = None) -> jax.Array:
+def generate(state: GANState, z: jax.Array, labels: jax.Array | None = None, average: bool = True) -> jax.Array:
     """Images in [-1, 1], ``[N, H, W, C]``, for noise ``z [N, Z]`` (and labels ``int [N]``).
 
-    Batch-norm statistics come from chunks of ``batch_size`` samples (as in training); N is
-    padded to a whole number of chunks.
+    Uses the averaged generator weights when the state has them (``config.ema > 0``) and
+    ``average`` is True, else the trained ones. Batch-norm statistics come from chunks of
+    ``batch_size`` samples (as in training); N is padded to a whole number of chunks.
     """
+    avg = averaged_params(state)
+    params = avg if (average and avg is not None) else state.g.params
     cfg = state.config
     n = z.shape[0]
     b = min(cfg.batch_size, n)
@@ -382,7 +414,7 @@ def generate(state: GANState, z: jax.Array, labels: jax.Array | None = None) -> 
     zp = jnp.concatenate([z, z[:pad]]) if pad else z
     yp = jnp.concatenate([y, y[:pad]]) if pad else y
     zs, ys = zp.reshape(chunks, b, -1), yp.reshape(chunks, b)
-    out = jax.lax.map(lambda zy: g_forward(state.g, state.g.params, zy[0], zy[1] if cfg.conditional else None)[0],
+    out = jax.lax.map(lambda zy: g_forward(state.g, params, zy[0], zy[1] if cfg.conditional else None)[0],
                       (zs, ys))
     return out.reshape(chunks * b, *cfg.image_shape)[:n]
 

@@ -65,6 +65,24 @@ def test_every_variant_steps(loss, extra, data):
         assert x.shape == (5, 28, 28, 1) and 0 <= float(x.min()) and float(x.max()) <= 1
 
 
+def test_generator_weight_average_hand_computed_and_used_for_samples(data):
+    tr = gan.make_trainer(gan.GANConfig(**SMALL, ema=0.999), data)
+    s0 = tr.init(jax.random.PRNGKey(0), None)
+    step = jax.jit(tr.step)
+    s1, _ = step(s0, tr.data)
+    s2, _ = step(s1, tr.data)
+    # decay warm-up min(0.999, (1 + t) / (10 + t)): 0.1 after iteration 0, 2/11 after iteration 1
+    p0, p1, p2 = (jax.tree_util.tree_leaves(s.g.params) for s in (s0, s1, s2))
+    want = [(2 / 11) * (0.1 * a + 0.9 * b) + (9 / 11) * c for a, b, c in zip(p0, p1, p2)]
+    for w, got in zip(want, jax.tree_util.tree_leaves(gan.averaged_params(s2))):
+        np.testing.assert_allclose(got, w, rtol=1e-5, atol=1e-7)
+    z = jax.random.normal(jax.random.PRNGKey(1), (4, 16))
+    assert not np.allclose(gan.generate(s2, z), gan.generate(s2, z, average=False))
+    assert gan.averaged_params(gan.init(jax.random.PRNGKey(0), gan.GANConfig(**SMALL))) is None
+    with pytest.raises(ConfigError, match="ema=1.0"):
+        gan.validate(gan.GANConfig(ema=1.0))
+
+
 def test_seeds_reproduce_and_differ_without_recompiling(data):
     tr = gan.make_trainer(gan.GANConfig(**SMALL), data)
     traces = []
