@@ -47,9 +47,18 @@ def categorical_entropy(logits: jax.Array) -> jax.Array:
     return -jnp.sum(jnp.exp(logp) * logp, axis=-1)
 
 
+def categorical_from_uniform(u: jax.Array, logits: jax.Array) -> jax.Array:
+    """int32 ``[...]`` drawn from ``softmax(logits [..., A])`` by inverting the CDF at
+    ``u [...]`` ~ U[0, 1): the number of cumulative probabilities below ``u`` (one uniform per
+    draw instead of the A of the Gumbel-max trick)."""
+    cdf = jnp.cumsum(jax.nn.softmax(logits, axis=-1), axis=-1)
+    a = jnp.sum((cdf < u[..., None]).astype(jnp.int32), axis=-1)
+    return jnp.minimum(a, logits.shape[-1] - 1)  # u above a rounded-down total
+
+
 def categorical_sample(key: jax.Array, logits: jax.Array) -> jax.Array:
     """int32 ``[...]`` drawn from ``softmax(logits [..., A])``."""
-    return jax.random.categorical(key, logits, axis=-1).astype(jnp.int32)
+    return categorical_from_uniform(jax.random.uniform(key, logits.shape[:-1], logits.dtype), logits)
 
 
 # --- diagonal Gaussian ----------------------------------------------------------------------
@@ -100,14 +109,29 @@ def mode(out: PolicyOut, discrete: bool) -> jax.Array:
     return jnp.argmax(out.loc, axis=-1).astype(jnp.int32) if discrete else out.loc
 
 
-def sample_and_log_prob(key: jax.Array, out: PolicyOut, discrete: bool) -> tuple[jax.Array, jax.Array]:
-    """``(action, log pi(action))`` with the cheaper formula for each family (a Gaussian
-    sample's log-density needs only the noise: ``-0.5 |eps|^2 - sum log_std - D/2 log 2 pi``)."""
+def draw_noise(key: jax.Array, shape: tuple, action_dim: int, discrete: bool) -> jax.Array:
+    """The randomness of ``shape`` (e.g. ``[T, N]``) policy draws in one call, for
+    :func:`sample_from_noise`: uniforms ``shape`` (categorical) or standard normals
+    ``shape + [D]`` (Gaussian). Drawing a whole rollout's noise up front costs one PRNG call
+    instead of one per step (on XLA:CPU each threefry call is a small loop)."""
     if discrete:
-        a = categorical_sample(key, out.loc)
+        return jax.random.uniform(key, shape, jnp.float32)
+    return jax.random.normal(key, tuple(shape) + (action_dim,), jnp.float32)
+
+
+def sample_from_noise(noise: jax.Array, out: PolicyOut, discrete: bool) -> tuple[jax.Array, jax.Array]:
+    """``(action, log pi(action))`` from one draw of :func:`draw_noise` (``[B]`` uniforms or
+    ``[B, D]`` normals): the inverse CDF for a categorical, ``mean + std * eps`` for a Gaussian."""
+    if discrete:
+        a = categorical_from_uniform(noise, out.loc)
         return a, categorical_log_prob(out.loc, a)
-    a = gaussian_sample(key, out.loc, out.log_std)
+    a = out.loc + jnp.exp(out.log_std) * noise
     return a, gaussian_log_prob(out.loc, out.log_std, a)
+
+
+def sample_and_log_prob(key: jax.Array, out: PolicyOut, discrete: bool) -> tuple[jax.Array, jax.Array]:
+    """``(action, log pi(action))`` for a batch ``out`` (``[B, ...]``)."""
+    return sample_from_noise(draw_noise(key, out.loc.shape[:-1], out.loc.shape[-1], discrete), out, discrete)
 
 
 # --- networks -------------------------------------------------------------------------------

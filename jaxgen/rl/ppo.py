@@ -275,28 +275,38 @@ def loss_fn(params, batch: dict, state: PPOState):
     return loss, metrics
 
 
+def env_keys(key: jax.Array, num: int) -> jax.Array:
+    """``num`` environment keys (typed, JAX's ``unsafe_rbg`` implementation) from one
+    threefry ``key``: the env's own splits and reset draws then lower to XLA's
+    RngBitGenerator instead of a rolled threefry loop each (see the module docstring)."""
+    seed = jax.random.bits(key, (4,), jnp.uint32)
+    return jax.random.split(jax.random.wrap_key_data(seed, impl="unsafe_rbg"), num)
+
+
 def collect(state: PPOState, key: jax.Array) -> tuple[PPOState, dict]:
     """Roll the policy ``num_steps`` vector steps; return the updated state (env, obs,
     episode stats) and the rollout ``[T, N, ...]``: obs (normalised), action, logp, value,
-    reward, terminated, truncated, final_obs (normalised)."""
+    reward, terminated, truncated, final_obs (raw). The policy noise ``[T, N(, D)]`` and the
+    ``T`` env keys are drawn before the loop, in one call each."""
     cfg = state.config
     b = build(cfg)
+    k_act, k_env = jax.random.split(key)
+    noise = policies.draw_noise(k_act, (cfg.num_steps, cfg.num_envs), b.action_dim, b.discrete)
 
-    def step(carry, k):
+    def step(carry, xs):
         env_state, obs, stats = carry
-        k_act, k_env = jax.random.split(k)
+        eps, k_env = xs
         x = normalize(state, obs)
         out, value = b.net.apply({"params": state.params}, x)
-        action, logp = policies.sample_and_log_prob(k_act, out, b.discrete)
+        action, logp = policies.sample_from_noise(eps, out, b.discrete)
         env_state, so = b.venv.step(k_env, env_state, env_action(state, action))
         stats = stats.record(so.reward, so.done)
         tr = {"obs": x, "action": action, "logp": logp, "value": value, "reward": so.reward,
               "terminated": so.terminated, "truncated": so.truncated, "final_obs": so.final_obs}
         return (env_state, so.obs, stats), tr
 
-    keys = jax.random.split(key, cfg.num_steps)
-    (env_state, obs, stats), traj = jax.lax.scan(step, (state.env_state, state.obs, state.stats), keys,
-                                                 unroll=cfg.unroll)
+    (env_state, obs, stats), traj = jax.lax.scan(step, (state.env_state, state.obs, state.stats),
+                                                 (noise, env_keys(k_env, cfg.num_steps)), unroll=cfg.unroll)
     return state.replace(env_state=env_state, obs=obs, stats=stats), traj
 
 
