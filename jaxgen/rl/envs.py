@@ -117,6 +117,11 @@ class StepOut(NamedTuple):
         return jnp.logical_or(self.terminated, self.truncated)
 
 
+def strong(x: jax.Array) -> jax.Array:
+    """``x`` with its weak type removed (same dtype and value)."""
+    return jax.lax.convert_element_type(x, jnp.asarray(x).dtype) if jax.typeof(x).weak_type else x
+
+
 @dataclasses.dataclass(frozen=True)
 class VecEnv:
     """``num_envs`` copies of ``env`` stepped together (vmapped reset/step with auto-reset).
@@ -129,9 +134,12 @@ class VecEnv:
     num_envs: int
 
     def reset(self, key: jax.Array) -> tuple[Any, Any]:
-        """``(obs [N, ...], env_state [N, ...])``."""
+        """``(obs [N, ...], env_state [N, ...])``, every leaf strongly typed (some gymnax
+        resets return Python-int fields as weak int32; a state that changes weak type after
+        one step makes every jitted function that takes it compile twice)."""
         keys = jax.random.split(key, self.num_envs)
-        return jax.vmap(self.env.reset, in_axes=(0, None))(keys, self.params)
+        obs, state = jax.vmap(self.env.reset, in_axes=(0, None))(keys, self.params)
+        return jax.tree_util.tree_map(strong, (obs, state))
 
     def step(self, key: jax.Array, env_state: Any, action: jax.Array) -> tuple[Any, StepOut]:
         """Step all N envs with ``action [N]``; return ``(env_state, StepOut)``."""

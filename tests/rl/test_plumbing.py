@@ -120,3 +120,16 @@ def test_epsilon_greedy_distribution():
     np.testing.assert_allclose(np.bincount(a, minlength=3) / len(a), [0.3, 0.6, 0.1], atol=0.015)
     a = np.asarray(losses.epsilon_greedy(jax.random.PRNGKey(1), q, 0.5))
     np.testing.assert_allclose(np.bincount(a, minlength=3) / len(a), [0.5 / 3, 0.5 + 0.5 / 3, 0.5 / 3], atol=0.015)
+
+
+def test_reset_state_is_strongly_typed_so_a_stepped_state_does_not_recompile():
+    """Freeway's gymnax reset returns a weak int32 field; VecEnv.reset strips weak types, so the
+    state after a step has the same avals and a jitted step compiles once."""
+    env, params = envs.make("Freeway-MinAtar")
+    venv = envs.VecEnv(env, params, 2)
+    obs, state = venv.reset(jax.random.PRNGKey(0))
+    assert not any(jax.typeof(x).weak_type for x in jax.tree_util.tree_leaves((obs, state)))
+    step = jax.jit(venv.step)
+    state1, _ = step(jax.random.PRNGKey(1), state, jnp.zeros(2, jnp.int32))
+    step(jax.random.PRNGKey(2), state1, jnp.zeros(2, jnp.int32))
+    assert step._cache_size() == 1
