@@ -153,15 +153,19 @@ def _rl_algorithms() -> dict:
             "reinforce": (reinforce.ReinforceConfig, reinforce, pg_fit.fit, "REINFORCE")}
 
 
+def _rl_presets() -> dict:
+    from jaxgen.rl import dqn_fit, ppo
+
+    return {"dqn": dqn_fit.PRESETS, "ppo": ppo.PRESETS}
+
+
 def cmd_train_rl(args) -> int:
     import dataclasses
 
     cls, mod, fit, label = _rl_algorithms()[args.algo]
     base = cls()
     if getattr(args, "preset", None):
-        from jaxgen.rl import ppo
-
-        base = ppo.PRESETS[args.preset]
+        base = _rl_presets()[args.algo][args.preset]
     cfg = mod.validate(dataclasses.replace(base, **overrides(args, cls)))
     run_dir, resume = (Path(args.resume), True) if args.resume else (_rl_run_dir(args, f"{args.algo}-{cfg.env}"), False)
     print(f"== {label} on {cfg.env}: {cfg.total_steps} env steps, {cfg.num_envs} envs: {run_dir}")
@@ -296,7 +300,7 @@ def cmd_render(args) -> int:
     from jaxgen.rl import pg_fit
 
     out = Path(args.out or Path(args.run_dir) / "episode.png")
-    r = pg_fit.render(args.run_dir, out, frames=args.frames, seed=args.seed, greedy=not args.sample)
+    r = pg_fit.render(args.run_dir, out, frames=args.frames, seed=args.seed, greedy=not args.sample, max_steps=args.max_steps)
     print(f"wrote {r['path']}: one episode, return {r['return']:.1f}, length {r['length']}")
     return 0
 
@@ -350,6 +354,10 @@ def build_parser() -> argparse.ArgumentParser:
             t.add_argument("--preset", choices=tuple(ppo.PRESETS), default="cartpole",
                            help="base config before the options above: the common CartPole one, the Pendulum-v1 one, "
                                 "or the MinAtar one (Breakout-MinAtar, 64 envs, 1e7 steps; pass --env for another game)")
+        if name == "dqn":
+            t.add_argument("--preset", choices=("cartpole", "minatar"), default="cartpole",
+                           help="base config before the options above: the common CartPole one, or the MinAtar one "
+                                "(Freeway-MinAtar, conv net, 8 envs, 5e6 steps, buffer 1e5, batch 32, Huber; pass --env for another game)")
         _rl_run_args(t)
         t.set_defaults(func=cmd_train_rl, algo=name)
 
@@ -409,9 +417,10 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--seed", type=int, default=0, help="evaluation seed")
     ev.set_defaults(func=cmd_eval)
 
-    rd = sub.add_parser("render", help="play one episode of a trained PPO/REINFORCE policy into a PNG strip")
+    rd = sub.add_parser("render", help="play one episode of a trained PPO/REINFORCE policy into a PNG strip or a GIF")
     rd.add_argument("run_dir", help="run directory written by jaxgen train ppo|reinforce")
-    rd.add_argument("--out", default=None, help="PNG path (default RUN_DIR/episode.png)")
+    rd.add_argument("--out", default=None, help="PNG strip, or with a .gif suffix an animation of every step (default RUN_DIR/episode.png)")
+    rd.add_argument("--max-steps", type=int, default=500, help="longest episode played")
     rd.add_argument("--frames", type=int, default=8, help="states shown, evenly spaced over the episode")
     rd.add_argument("--seed", type=int, default=0, help="episode seed")
     rd.add_argument("--sample", action="store_true", help="sample actions instead of acting greedily")

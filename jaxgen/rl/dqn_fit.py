@@ -179,6 +179,8 @@ FREEWAY = dqn.DQNConfig(
     network="minatar", huber_delta=1.0, learning_rate=1e-4, gamma=0.99, eps_start=1.0, eps_end=0.1,
     eps_decay_steps=1_000_000, learning_starts=5_000, target_period=8_000, eval_epsilon=0.1,
 )
+# Named base configs of `jaxgen train dqn --preset NAME` (options given on the command line override them).
+PRESETS = {"cartpole": dqn.DQNConfig(), "minatar": FREEWAY}
 FREEWAY_GRID = {"eps_decay_steps": [5e5, 1e6, 4e6], "learning_rate": [1e-3, 1e-4], "gamma": [0.8, 0.9, 0.99]}
 
 

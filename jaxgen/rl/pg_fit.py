@@ -8,7 +8,7 @@
   saved policy.
 * :func:`load` restores the final state of a run directory (PPO or REINFORCE, read from
   its ``config.json``); :func:`evaluate_run` plays episodes with it; :func:`render` plays
-  one episode and writes a PNG strip of its frames (MinAtar frames, or drawings of the
+  one episode and writes a PNG strip or an animated GIF of its frames (MinAtar frames, or drawings of the
   classic-control states: CartPole, Pendulum, Acrobot, MountainCar).
 * :func:`seeds_check` trains many seeds as ONE vmapped compile and reports the final
   training and evaluation returns per seed (the learning checks of benchmarks/notes/policy_gradient.md).
@@ -179,22 +179,50 @@ def _draw_classic(ax, env_name: str, obs: np.ndarray) -> None:
         ax.set_aspect("auto")
 
 
+def frame_rgb(env_name: str, obs: np.ndarray, ax=None, scale: int = 16) -> np.ndarray:
+    """One state as a picture ``[H, W, 3]`` uint8: a MinAtar frame ``[10, 10, C]`` as coloured
+    cells (``scale`` pixels each), a classic-control state drawn on ``ax`` (a matplotlib axes
+    of its own figure, reused across frames)."""
+    if np.ndim(obs) == 3:
+        from jaxgen.rl.dqn_fit import minatar_rgb
+
+        img = minatar_rgb(np.asarray(obs, np.float32))
+        return (np.kron(img, np.ones((scale, scale, 1))) * 255).astype(np.uint8)
+    ax.clear()
+    _draw_classic(ax, env_name, np.asarray(obs))
+    ax.figure.canvas.draw()
+    return np.asarray(ax.figure.canvas.buffer_rgba())[..., :3].copy()
+
+
+def save_gif(frames: list, path: str | Path, fps: int = 15) -> Path:
+    """Animated GIF (looping) of ``frames`` (each ``[H, W, 3]`` uint8), with Pillow."""
+    from PIL import Image
+
+    imgs = [Image.fromarray(f) for f in frames]
+    imgs[0].save(path, save_all=True, append_images=imgs[1:], duration=int(1000 / fps), loop=0)
+    return Path(path)
+
+
 def render(state_or_dir, path: str | Path, frames: int = 8, seed: int = 0, greedy: bool = True,
-           max_steps: int = 500) -> dict:
-    """Play one episode and write a PNG strip of ``frames`` evenly spaced states (MinAtar
-    frames as pictures, classic-control states drawn). Returns {path, return, length}."""
+           max_steps: int = 500, fps: int = 15) -> dict:
+    """Play one episode and write it to ``path``: a ``.gif`` animates every step (at most
+    ``max_steps``); any other suffix gives a PNG strip of ``frames`` evenly spaced states.
+    MinAtar frames are shown as pictures, classic-control states are drawn. Returns
+    {path, return, length}."""
     state = load(state_or_dir) if isinstance(state_or_dir, (str, Path)) else state_or_dir
     obs, rew = play(state, seed, max_steps, greedy)
-    n = len(obs)
-    idx = np.unique(np.linspace(0, max(n - 1, 0), min(frames, max(n, 1))).astype(int))
+    n, name = len(obs), state.config.env
     plt = plotting._plt()
+    if str(path).lower().endswith(".gif"):
+        fig, ax = plt.subplots(figsize=(2.4, 2.4), dpi=80)
+        save_gif([frame_rgb(name, o, ax) for o in obs], path, fps)
+        plt.close(fig)
+        return {"path": str(path), "return": float(np.sum(rew)), "length": n}
+    idx = np.unique(np.linspace(0, max(n - 1, 0), min(frames, max(n, 1))).astype(int))
     fig, axs = plt.subplots(1, len(idx), figsize=(2 * len(idx), 2.3), squeeze=False)
-    name = state.config.env
     for ax, i in zip(axs[0], idx):
         if np.ndim(obs[i]) == 3:
-            from jaxgen.rl.dqn_fit import minatar_rgb
-
-            ax.imshow(minatar_rgb(np.asarray(obs[i], np.float32)), interpolation="nearest")
+            ax.imshow(frame_rgb(name, obs[i], scale=1), interpolation="nearest")
             ax.set_xticks([])
             ax.set_yticks([])
         else:

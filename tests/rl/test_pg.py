@@ -64,23 +64,6 @@ def test_actor_critic_shapes_and_log_std_modes(mode):
     assert out.loc.shape == (5, 3) and out.log_std is None
 
 
-def test_fused_actor_critic_computes_the_same_function():
-    sep = P.ActorCritic(action_dim=3, discrete=True, hidden=(8, 6))
-    fus = P.ActorCritic(action_dim=3, discrete=True, hidden=(8, 6), fused=True)
-    obs = jax.random.normal(jax.random.PRNGKey(1), (5, 4))
-    p = sep.init(jax.random.PRNGKey(0), obs)["params"]
-    torsos = {}
-    for i in range(2):
-        a, c = p["actor"][f"Dense_{i}"], p["critic"][f"Dense_{i}"]
-        torsos[f"kernel_{i}"] = jnp.stack([a["kernel"], c["kernel"]])
-        torsos[f"bias_{i}"] = jnp.stack([a["bias"], c["bias"]])[:, None]
-    pf = {"torsos": torsos, "pi_head": p["pi_head"], "v_head": p["v_head"]}
-    (o1, v1), (o2, v2) = sep.apply({"params": p}, obs), fus.apply({"params": pf}, obs)
-    np.testing.assert_allclose(o1.loc, o2.loc, rtol=1e-5, atol=1e-6)
-    np.testing.assert_allclose(v1, v2, rtol=1e-5, atol=1e-6)
-    assert jax.tree_util.tree_structure(fus.init(jax.random.PRNGKey(0), obs)["params"]) == jax.tree_util.tree_structure(pf)
-
-
 # --- PPO ------------------------------------------------------------------------------------
 
 from jaxgen.rl import ppo  # noqa: E402
@@ -226,7 +209,20 @@ def test_fit_saves_a_policy_that_eval_and_render_load(tmp_path):
     assert ev["episodes"] == 3 and ev["mean_return"] > 0
     r = pg_fit.render(st, tmp_path / "strip.png", frames=4, max_steps=50)
     assert (tmp_path / "strip.png").is_file() and r["length"] >= 1
+    g = pg_fit.render(st, tmp_path / "episode.gif", max_steps=12)
+    from PIL import Image
+
+    with Image.open(tmp_path / "episode.gif") as im:  # one animation frame per step played
+        assert im.format == "GIF" and im.n_frames == g["length"] == min(r["length"], 12)
     cfg = reinforce.ReinforceConfig(num_envs=2, num_updates=2, rollout_len=30, hidden=(8,))
     out = pg_fit.fit(cfg, run_dir=tmp_path / "rf", eval_episodes=2, progress=False, chunk_steps=1)
     assert 0 < out["final"]["env_steps"] <= 2 * 2 * 30
     assert pg_fit.load(tmp_path / "rf").config == cfg
+
+
+def test_minatar_frame_is_an_upscaled_picture():
+    obs = np.zeros((10, 10, 4), np.float32)
+    obs[2, 3, 1] = 1.0
+    img = pg_fit.frame_rgb("Breakout-MinAtar", obs, scale=4)
+    assert img.shape == (40, 40, 3) and img.dtype == np.uint8
+    assert (img[0, 0] == 255).all() and not (img[2 * 4 + 1, 3 * 4 + 1] == 255).all()
