@@ -1,24 +1,32 @@
 """PPO throughput: the whole compiled run (default CartPole-v1 config: 4 envs x 128 steps,
-5e5 env steps), compile time apart, median of repeats, for 1 and n seeds vmapped in one
-program; beside it, in the same session, a random-policy rollout of the same number of
-env steps (same N envs, same seeds axis) and the ratio training / rollout throughput.
+5e5 env steps per seed), compile time apart, median of interleaved repeats, for 1, 8 and 64
+seeds vmapped in one program; beside each, in the same session, a random-policy rollout of the
+same env steps (same N envs, same seeds axis, same env-key scheme as the training rollout,
+actions drawn in one batch) and the ratio training / rollout throughput; and Stable-Baselines3
+PPO with the same hyper-parameters (``sb3_ppo.py`` in a subprocess: 2 torch threads,
+``OMP_WAIT_POLICY=PASSIVE``) with the ratio jaxgen / SB3 env-steps/s. Final returns next to
+each figure (jaxgen: mean over seeds of the last iteration's mean episode return).
 
-    python benchmarks/bench_ppo.py                                   # CartPole-v1, 1 and 8 seeds
-    python benchmarks/bench_ppo.py --seeds 1 8 64 --repeats 3
-    python benchmarks/bench_ppo.py --breakdown                       # where the time of one iteration goes
-    python benchmarks/bench_ppo.py --env Breakout-MinAtar --num-envs 64 --total-steps 10000000 --seeds 1
+    python benchmarks/bench_ppo.py                                   # 1, 8, 64 seeds + SB3
+    python benchmarks/bench_ppo.py --seeds 1 8 --repeats 5 --no-sb3
+    python benchmarks/bench_ppo.py --breakdown                       # where an iteration's time goes
+    python benchmarks/bench_ppo.py --env Breakout-MinAtar --num-envs 64 --total-steps 10000000 --seeds 1 --no-sb3
 
-``--breakdown`` (1 seed) times, for the same number of iterations: the random rollout,
-the policy rollout alone (collect: forward + sampling + env), collect + GAE + the
-critic's bootstrap values, and the full iteration (+ 4 epochs x 4 minibatches of Adam);
-the differences say where the time goes. ``--unroll`` sets the rollout's scan unroll.
+``--breakdown`` (1 seed) times, for the same number of iterations: the random rollout, the
+policy rollout alone (collect: forward + sampling + env), collect + the critic's bootstrap
+values + GAE, and the full iteration (+ 4 epochs x 4 minibatches of Adam); the differences
+say where the time goes. Wall and process CPU seconds are both printed (the CPU time is
+steadier on a shared machine).
 """
 from __future__ import annotations
 
 import argparse
 import dataclasses
 import json
+import os
+import subprocess
 import sys
+import time
 from pathlib import Path
 
 import jax
@@ -30,8 +38,9 @@ import _timing  # noqa: E402
 
 from jaxgen.core.train import scan_steps  # noqa: E402
 from jaxgen.rl import ppo  # noqa: E402
-from jaxgen.rl.envs import VecEnv  # noqa: E402
 from jaxgen.rl.returns import gae  # noqa: E402
+
+HERE = Path(__file__).resolve().parent
 
 
 def _gymnax_version() -> str:
@@ -41,82 +50,108 @@ def _gymnax_version() -> str:
 
 
 def random_rollout(cfg: ppo.PPOConfig):
-    """``fn(key)``: ``num_iterations * num_steps`` vector steps of the N envs with uniform random actions."""
+    """``fn(key) -> total reward``: ``num_iterations * num_steps`` vector steps of the N envs
+    with uniform random actions (drawn per iteration in one call, like the policy noise),
+    stepped exactly as :func:`jaxgen.rl.ppo.collect` steps them (same env keys)."""
     b = ppo.build(cfg)
-    venv = VecEnv(b.env, b.env_params, cfg.num_envs)
-    space = b.env.action_space(b.env_params)
-    steps = cfg.num_iterations * cfg.num_steps
+    t, n = cfg.num_steps, cfg.num_envs
+
+    def draw(key):
+        if b.discrete:
+            return jax.random.randint(key, (t, n), 0, b.action_dim)
+        return jax.random.uniform(key, (t, n) + b.action_shape, minval=b.low, maxval=b.high)
+
+    def iteration(c, k):
+        st, acc = c
+        k_act, k_env = jax.random.split(k)
+
+        def step(st, xs):
+            a, ke = xs
+            st, out = b.venv.step(ke, st, a)
+            return st, out.reward
+
+        st, rew = jax.lax.scan(step, st, (draw(k_act), ppo.env_keys(k_env, t)))
+        return (st, acc + jnp.sum(rew)), None
 
     def run(key):
-        obs, st = venv.reset(key)
-
-        def body(c, k):
-            st, acc = c
-            ka, ks = jax.random.split(k)
-            a = jax.vmap(space.sample)(jax.random.split(ka, cfg.num_envs))
-            st, out = venv.step(ks, st, a)
-            return (st, acc + jnp.sum(out.reward)), None
-
-        (st, acc), _ = jax.lax.scan(body, (st, jnp.zeros(())), jax.random.split(key, steps), unroll=cfg.unroll)
+        _, st = b.venv.reset(key)
+        (_, acc), _ = jax.lax.scan(iteration, (st, jnp.zeros(())), jax.random.split(key, cfg.num_iterations))
         return acc
 
     return run
 
 
-def compiled(fn, seeds: int):
+def _compile(fn, seeds: int):
     keys = jax.random.split(jax.random.PRNGKey(0), seeds) if seeds > 1 else jax.random.PRNGKey(0)
     f = jax.vmap(fn) if seeds > 1 else fn
     c, compile_s = _timing.timed(lambda: jax.jit(f).lower(keys).compile())
-    return (lambda: jax.block_until_ready(c(keys))), c, keys, compile_s
+    return c, keys, compile_s
 
 
 def bench(cfg: ppo.PPOConfig, seeds: int, repeats: int) -> dict:
+    """One row: compile and run times of the whole training run for ``seeds`` seeds (vmapped)
+    and of the random rollout of the same env steps; the final return from the warm-up call."""
     steps = cfg.num_iterations * cfg.batch_size * seeds
-    train, train_c, keys, compile_s = compiled(ppo.make_train(cfg), seeds)
-    rand, _, _, rand_compile_s = compiled(random_rollout(cfg), seeds)
-    st = _timing.interleaved({"train": train, "random": rand}, repeats=repeats, warmup=1)
-    _, m = train_c(keys)
-    final = float(np.mean(np.asarray(m["episode_return"])[..., -1]))
+    train, keys, compile_s = _compile(ppo.make_train(cfg), seeds)
+    rand, rkeys, rand_compile_s = _compile(random_rollout(cfg), seeds)
+    _, m = jax.block_until_ready(train(keys))  # warm-up; its metrics give the final return
+    jax.block_until_ready(rand(rkeys))
+    st = _timing.interleaved({"train": lambda: jax.block_until_ready(train(keys)),
+                              "random": lambda: jax.block_until_ready(rand(rkeys))}, repeats=repeats, warmup=0)
+    final = np.asarray(m["episode_return"])[..., -1]
     tr, rr = st["train"].per_second(steps), st["random"].per_second(steps)
     return {"env": cfg.env, "seeds": seeds, "env_steps": steps, "compile_s": round(compile_s, 2),
             "run_s": round(st["train"].median, 3), "run_s_all": [round(x, 3) for x in st["train"].times],
             "env_steps_per_s": round(tr), "random_run_s": round(st["random"].median, 3),
-            "random_env_steps_per_s": round(rr), "train_over_random": round(tr / rr, 4),
-            "final_train_return": round(final, 1), "random_compile_s": round(rand_compile_s, 2)}
+            "random_env_steps_per_s": round(rr), "train_over_random": round(tr / rr, 3),
+            "final_train_return": round(float(np.mean(final)), 1),
+            "final_train_return_min": round(float(np.min(final)), 1), "random_compile_s": round(rand_compile_s, 2)}
+
+
+def sb3(steps: int, threads: int) -> dict:
+    """``sb3_ppo.py`` in a subprocess (torch with ``threads`` threads, OMP_WAIT_POLICY=PASSIVE)."""
+    env = {**os.environ, "OMP_WAIT_POLICY": "PASSIVE", "OMP_NUM_THREADS": str(threads)}
+    cmd = [sys.executable, str(HERE / "sb3_ppo.py"), "--steps", str(steps), "--threads", str(threads)]
+    out = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True).stdout
+    return json.loads(out.strip().splitlines()[-1])
 
 
 def breakdown(cfg: ppo.PPOConfig, iters: int, repeats: int) -> list:
-    """Seconds per iteration of nested parts of the PPO iteration (1 seed)."""
+    """Wall and CPU milliseconds per iteration of nested parts of the PPO iteration (1 seed)."""
     cfg = dataclasses.replace(cfg, total_steps=iters * cfg.batch_size)
     b = ppo.build(cfg)
     state0 = ppo.init(jax.random.PRNGKey(0), cfg)
+    t, n = cfg.num_steps, cfg.num_envs
 
     def collect_only(s, _):
         s, traj = ppo.collect(s, jax.random.fold_in(s.key, s.step))
-        return s.replace(step=s.step + 1), jnp.sum(traj["logp"])
+        return s.replace(step=s.step + 1), jnp.sum(traj["logp"]) + jnp.sum(traj["final_obs"])
 
     def collect_gae(s, _):
         s, traj = ppo.collect(s, jax.random.fold_in(s.key, s.step))
-        t, n = cfg.num_steps, cfg.num_envs
-        nv = b.net.apply({"params": s.params}, traj["final_obs"].reshape(t * n, -1), method="value").reshape(t, n)
+        nv = b.net.apply({"params": s.params}, traj["final_obs"].reshape((t * n,) + b.obs_shape),
+                         method="value").reshape(t, n)
         adv, tgt = gae(traj["reward"], traj["value"], nv, traj["terminated"], traj["truncated"], 0.99, 0.95)
-        return s.replace(step=s.step + 1), jnp.sum(adv) + jnp.sum(tgt)
+        return s.replace(step=s.step + 1), jnp.sum(adv) + jnp.sum(tgt) + jnp.sum(traj["logp"])
 
-    fns = {"random rollout": jax.jit(random_rollout(cfg))}
+    rand = jax.jit(random_rollout(cfg)).lower(jax.random.PRNGKey(0)).compile()
+    calls = {"random rollout": lambda: jax.block_until_ready(rand(jax.random.PRNGKey(0)))}
     for name, step in (("collect (policy + env)", collect_only), ("+ bootstrap values + GAE", collect_gae),
                        ("full iteration (+ 4x4 Adam minibatches)", ppo.update)):
-        fns[name] = jax.jit(lambda s, step=step: scan_steps(step, s, None, iters))
-    calls = {}
-    for name, fn in fns.items():
-        if name == "random rollout":
-            c = fn.lower(jax.random.PRNGKey(0)).compile()
-            calls[name] = lambda c=c: jax.block_until_ready(c(jax.random.PRNGKey(0)))
-        else:
-            c = fn.lower(state0).compile()
-            calls[name] = lambda c=c: jax.block_until_ready(c(state0))
-    st = _timing.interleaved(calls, repeats=repeats, warmup=1)
-    return [{"part": k, "ms_per_iteration": round(v.median / iters * 1e3, 3), "spread": round(v.spread, 3)}
-            for k, v in st.items()]
+        c = jax.jit(lambda s, step=step: scan_steps(step, s, None, iters)).lower(state0).compile()
+        calls[name] = lambda c=c: jax.block_until_ready(c(state0))
+    for fn in calls.values():
+        fn()
+    wall = {k: [] for k in calls}
+    cpu = {k: [] for k in calls}
+    for _ in range(repeats):
+        for k, fn in calls.items():
+            w, p = time.perf_counter(), time.process_time()
+            fn()
+            wall[k].append(time.perf_counter() - w)
+            cpu[k].append(time.process_time() - p)
+    ms = lambda xs: round(float(np.median(xs)) / iters * 1e3, 3)
+    return [{"part": k, "wall_ms_per_iteration": ms(wall[k]), "cpu_ms_per_iteration": ms(cpu[k])} for k in calls]
 
 
 def main(argv=None):
@@ -124,37 +159,54 @@ def main(argv=None):
     ap.add_argument("--env", default="CartPole-v1")
     ap.add_argument("--num-envs", type=int, default=None)
     ap.add_argument("--total-steps", type=int, default=None)
-    ap.add_argument("--seeds", nargs="*", type=int, default=[1, 8])
+    ap.add_argument("--seeds", nargs="*", type=int, default=[1, 8, 64])
     ap.add_argument("--repeats", type=int, default=3)
-    ap.add_argument("--unroll", type=int, default=1)
+    ap.add_argument("--no-sb3", action="store_true", help="skip the Stable-Baselines3 run")
+    ap.add_argument("--sb3-threads", type=int, default=2)
     ap.add_argument("--breakdown", action="store_true")
-    ap.add_argument("--iters", type=int, default=100, help="iterations timed by --breakdown")
+    ap.add_argument("--iters", type=int, default=200, help="iterations timed by --breakdown")
     ap.add_argument("--json", default=None)
     a = ap.parse_args(argv)
-    over = {"env": a.env, "unroll": a.unroll}
+    over = {"env": a.env}
     if a.num_envs:
         over["num_envs"] = a.num_envs
     if a.total_steps:
         over["total_steps"] = a.total_steps
     cfg = ppo.validate(dataclasses.replace(ppo.PPOConfig(), **over))
-    print("# PPO benchmark |", _timing.header("jax", "flax", "optax") + " | gymnax " + _gymnax_version())
+    head = _timing.header("jax", "flax", "optax") + " | gymnax " + _gymnax_version()
+    print("# PPO benchmark |", head, flush=True)
+    out = {"header": head}
     if a.breakdown:
-        rows = breakdown(cfg, a.iters, a.repeats)
-        print(_timing.markdown_table(["part", "ms / iteration", "spread"],
-                                     [[r["part"], r["ms_per_iteration"], r["spread"]] for r in rows]))
+        rows = out["breakdown"] = breakdown(cfg, a.iters, a.repeats)
+        print(_timing.markdown_table(["part", "wall ms / iteration", "CPU ms / iteration"],
+                                     [[r["part"], r["wall_ms_per_iteration"], r["cpu_ms_per_iteration"]] for r in rows]))
     else:
-        rows = []
+        rows = out["rows"] = []
         for s in a.seeds:
             rows.append(bench(cfg, s, a.repeats))
             print(json.dumps(rows[-1]), flush=True)
+        ref = sb = None
+        if not a.no_sb3 and cfg.env == "CartPole-v1":
+            sb = out["sb3"] = sb3(cfg.num_iterations * cfg.batch_size, a.sb3_threads)
+            print(json.dumps(sb), flush=True)
+            ref = sb["env_steps_per_s"]
+        one = next((r for r in rows if r["seeds"] == 1), None)
+        table = []
+        for r in rows:
+            scaling = r["env_steps_per_s"] / one["env_steps_per_s"] if one else None
+            table.append([r["env"], r["seeds"], r["env_steps"], r["compile_s"], r["run_s"], r["env_steps_per_s"],
+                          scaling, r["random_env_steps_per_s"], r["train_over_random"],
+                          r["env_steps_per_s"] / ref if ref else None,
+                          f'{r["final_train_return"]} (min {r["final_train_return_min"]})'])
+        if sb:
+            table.append(["CartPole-v1 (SB3)", 1, sb["env_steps"], None, sb["wall_s"], sb["env_steps_per_s"], None, None,
+                          None, 1.0, f'{sb["final_train_return_last20"]} (eval {sb["eval_return"]})'])
         print(_timing.markdown_table(
-            ["env", "seeds", "env steps", "compile s", "run s (median)", "env-steps/s", "random rollout s",
-             "random env-steps/s", "train / random", "final return"],
-            [[r["env"], r["seeds"], r["env_steps"], r["compile_s"], r["run_s"], r["env_steps_per_s"], r["random_run_s"],
-              r["random_env_steps_per_s"], r["train_over_random"], r["final_train_return"]] for r in rows]))
+            ["env", "seeds", "env steps", "compile s", "run s (median)", "env-steps/s", "vmap scaling vs 1 seed",
+             "random env-steps/s", "train / random", "x SB3", "final return"], table))
     if a.json:
-        Path(a.json).write_text(json.dumps({"header": _timing.header("jax", "flax", "optax") + " | gymnax " + _gymnax_version(), "rows": rows}, indent=2))
-    return rows
+        Path(a.json).write_text(json.dumps(out, indent=2))
+    return out
 
 
 if __name__ == "__main__":

@@ -10,6 +10,12 @@ later GAIL and SeqGAN).
 
 No distribution library: plain functions, dispatched on a static ``discrete`` flag, so
 the compiled loop holds only the few ops it needs.
+Sampling is split into drawing the noise (:func:`draw_noise`: uniforms for a categorical,
+standard normals for a Gaussian) and applying it (:func:`sample_from_noise`: inverse CDF /
+``mean + std * eps``), so a rollout draws all its steps' noise in one PRNG call.
+
+:func:`adam_tx` / :func:`init_opt_state`: the optimiser of PPO and REINFORCE (clip by global
+norm, then Adam; learning rate and clip norm traced).
 
 :class:`ActorCritic` computes the policy output and the value in one call (separate
 actor and critic MLPs, tanh, orthogonal initialisation with gains sqrt(2) / 0.01 / 1 --
@@ -25,6 +31,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 
 from jaxgen.core.distributions import diag_gaussian_log_prob
 from jaxgen.nets.conv import PatchConv
@@ -157,43 +164,10 @@ class _Torso(nn.Module):
         return x
 
 
-def _stacked_orthogonal(gain: float):
-    """Orthogonal init of each slice ``[i]`` of a stacked kernel ``[S, D_in, D_out]``."""
-    base = nn.initializers.orthogonal(gain)
-
-    def init(key, shape, dtype=jnp.float32):
-        return jax.vmap(lambda k: base(k, shape[1:], dtype))(jax.random.split(key, shape[0]))
-
-    return init
-
-
-class _FusedTorsos(nn.Module):
-    """The actor's and the critic's MLP torsos evaluated together: the first layer as one
-    ``[D, 2H]`` matmul, each further layer as one batched matmul over the stacked pair
-    (``[2, B, H] x [2, H, H]``) -- the same function and FLOPs as two separate MLPs in half
-    the ops. Returns ``(h_actor [B, H], h_critic [B, H])``."""
-
-    hidden: tuple
-    activation: str = "tanh"
-
-    @nn.compact
-    def __call__(self, x):
-        act = {"tanh": nn.tanh, "relu": nn.relu}[self.activation]
-        x = x.astype(jnp.float32).reshape(x.shape[0], -1)
-        h0 = self.hidden[0]
-        w = self.param("kernel_0", _stacked_orthogonal(math.sqrt(2.0)), (2, x.shape[-1], h0))
-        b = self.param("bias_0", nn.initializers.zeros, (2, 1, h0))
-        h = act(jnp.einsum("bd,sdh->sbh", x, w) + b)
-        for i, f in enumerate(self.hidden[1:], start=1):
-            w = self.param(f"kernel_{i}", _stacked_orthogonal(math.sqrt(2.0)), (2, h.shape[-1], f))
-            b = self.param(f"bias_{i}", nn.initializers.zeros, (2, 1, f))
-            h = act(jnp.einsum("sbh,shf->sbf", h, w) + b)
-        return h[0], h[1]
-
-
 class ActorCritic(nn.Module):
-    """``obs [B, ...] -> (PolicyOut, value [B])``; separate actor and critic torsos
-    (``fused``: computed together by :class:`_FusedTorsos`, MLP only)."""
+    """``obs [B, ...] -> (PolicyOut, value [B])``; separate actor and critic torsos (two
+    plain MLPs: on XLA:CPU one batched matmul over the stacked pair was slower, and a
+    block-diagonal fused forward in the rollout no faster -- benchmarks/notes/policy_gradient.md)."""
 
     action_dim: int
     discrete: bool
@@ -202,14 +176,10 @@ class ActorCritic(nn.Module):
     conv: bool = False
     log_std: str = "param"
     log_std_init: float = 0.0
-    fused: bool = False
 
     def setup(self):
-        if self.fused and not self.conv and self.hidden:
-            self.torsos = _FusedTorsos(tuple(self.hidden), self.activation)
-        else:
-            self.actor = _Torso(tuple(self.hidden), self.activation, self.conv)
-            self.critic = _Torso(tuple(self.hidden), self.activation, self.conv)
+        self.actor = _Torso(tuple(self.hidden), self.activation, self.conv)
+        self.critic = _Torso(tuple(self.hidden), self.activation, self.conv)
         self.pi_head = _dense(self.action_dim, 0.01)
         self.v_head = _dense(1, 1.0)
         if not self.discrete:
@@ -218,12 +188,9 @@ class ActorCritic(nn.Module):
             elif self.log_std == "state":
                 self.log_std_head = _dense(self.action_dim, 0.01)
 
-    def _fused_on(self) -> bool:
-        return self.fused and not self.conv and bool(self.hidden)
-
     def policy(self, obs, h=None) -> PolicyOut:
         if h is None:
-            h = self.torsos(obs)[0] if self._fused_on() else self.actor(obs)
+            h = self.actor(obs)
         loc = self.pi_head(h)
         if self.discrete:
             return PolicyOut(loc)
@@ -235,14 +202,34 @@ class ActorCritic(nn.Module):
 
     def value(self, obs, h=None) -> jax.Array:
         if h is None:
-            h = self.torsos(obs)[1] if self._fused_on() else self.critic(obs)
+            h = self.critic(obs)
         return self.v_head(h)[..., 0]
 
     def __call__(self, obs):
-        if self._fused_on():
-            h_pi, h_v = self.torsos(obs)
-            return self.policy(obs, h_pi), self.value(obs, h_v)
         return self.policy(obs), self.value(obs)
+
+
+# --- optimiser shared by the policy-gradient agents -----------------------------------------
+
+def adam_tx(learning_rate: float, max_grad_norm: float, eps: float = 1e-8) -> optax.GradientTransformation:
+    """Adam after global-norm gradient clipping, with ``learning_rate`` and ``max_grad_norm``
+    injected hyper-parameters (traced: a sweep vmaps over them, an annealed rate is set each
+    iteration). The numbers given are the config's; :func:`init_opt_state` sets the run's own
+    (possibly swept) values."""
+
+    def chain(learning_rate, max_grad_norm):
+        return optax.chain(optax.clip_by_global_norm(max_grad_norm), optax.adam(learning_rate, eps=eps))
+
+    return optax.inject_hyperparams(chain)(learning_rate=learning_rate, max_grad_norm=max_grad_norm)
+
+
+def init_opt_state(tx: optax.GradientTransformation, params, hparams: dict):
+    """``tx.init(params)`` (``tx`` from :func:`adam_tx`) with the injected learning rate and
+    clip norm taken from ``hparams`` as copies (distinct buffers: the runner donates the state)."""
+    opt_state = tx.init(params)
+    for name in ("learning_rate", "max_grad_norm"):
+        opt_state.hyperparams[name] = jnp.array(hparams[name], copy=True)
+    return opt_state
 
 
 def action_spec(env, params) -> tuple[bool, int, tuple, np.ndarray | None, np.ndarray | None]:

@@ -2,7 +2,7 @@
 vectorised gymnax environments.
 
 One iteration (:func:`update`) = a rollout of ``num_steps`` vector steps of the
-``num_envs`` environments (one fused actor-critic forward per step), GAE(lambda)
+``num_envs`` environments (one actor-critic forward per step), GAE(lambda)
 (:mod:`jaxgen.rl.returns`: truncation bootstraps from ``V(final_obs)``, termination does
 not), then ``update_epochs`` passes over the ``num_envs * num_steps`` transitions in
 ``num_minibatches`` shuffled minibatches of Adam steps on
@@ -26,9 +26,15 @@ data=None)``, ``make_trainer(config)``, ``make_train(config) -> train(key, hpara
 (``jax.jit(jax.vmap(make_train(cfg)))(keys)`` trains many seeds in one compile).
 Traced (sweepable): learning_rate, gamma, gae_lambda, clip_eps, vf_clip, ent_coef,
 vf_coef, max_grad_norm. Static: shapes and loop lengths. Per-iteration randomness is
-``fold_in(state.key, state.step)``. The default config is the widely used CartPole one
-(4 envs x 128 steps, 5e5 steps, 4 epochs x 4 minibatches, lr 2.5e-4 annealed, gamma 0.99,
-lambda 0.95, clip 0.2, entropy 0.01, value 0.5, grad-norm 0.5, tanh 64x64).
+``fold_in(state.key, state.step)``; the rollout draws its policy noise for all ``T x N``
+steps in one call (a categorical action is the inverse CDF at one uniform) and its ``T``
+environment keys in one call, as keys of JAX's ``unsafe_rbg`` implementation (seeded from
+the threefry key): gymnax's per-step key split and reset draw then lower to XLA's
+RngBitGenerator instead of a rolled threefry loop each, which on XLA:CPU dominated the cost
+of stepping CartPole (measured: benchmarks/notes/policy_gradient.md). The default config is
+the widely used CartPole one (4 envs x 128 steps, 5e5 steps, 4 epochs x 4 minibatches,
+lr 2.5e-4 annealed, gamma 0.99, lambda 0.95, clip 0.2, entropy 0.01, value 0.5, grad-norm
+0.5, tanh 64x64).
 """
 from __future__ import annotations
 
@@ -72,8 +78,7 @@ class PPOConfig:
     normalize_advantages: bool = C.static(True, "normalise advantages per minibatch")
     normalize_obs: bool = C.static(False, "running observation normalisation (continuous control)")
     scale_rewards: bool = C.static(False, "divide rewards by the running std of the discounted return")
-    unroll: int = C.static(1, "lax.scan unroll of the rollout loop")
-    fused_net: bool = C.static(False, "evaluate the actor and critic MLPs together (same function, fewer ops)")
+    unroll: int = C.static(1, "lax.scan unroll of the rollout loop (1 is fastest on XLA:CPU; 2 and 4 measured slower)")
     learning_rate: float = C.traced(2.5e-4, "Adam learning rate (initial value when annealed)")
     gamma: float = C.traced(0.99, "discount")
     gae_lambda: float = C.traced(0.95, "GAE lambda")
@@ -127,10 +132,6 @@ class Built(NamedTuple):
     obs_shape: tuple
 
 
-def _make_tx(learning_rate, max_grad_norm):
-    return optax.chain(optax.clip_by_global_norm(max_grad_norm), optax.adam(learning_rate, eps=1e-5))
-
-
 @functools.lru_cache(maxsize=None)
 def build(config: PPOConfig) -> Built:
     """Environment, network and optimiser of a config (cached: same objects, same treedef)."""
@@ -139,8 +140,8 @@ def build(config: PPOConfig) -> Built:
     obs_shape = envs.obs_shape(env, params)
     conv = config.network == "minatar" or (config.network == "auto" and len(obs_shape) == 3)
     net = policies.ActorCritic(dim, discrete, tuple(config.hidden), config.activation, conv, config.log_std,
-                               config.log_std_init, config.fused_net)
-    tx = optax.inject_hyperparams(_make_tx)(learning_rate=config.learning_rate, max_grad_norm=config.max_grad_norm)
+                               config.log_std_init)
+    tx = policies.adam_tx(config.learning_rate, config.max_grad_norm, eps=1e-5)
     return Built(env, params, VecEnv(env, params, config.num_envs), net, tx, discrete, dim, shape, low, high, obs_shape)
 
 
@@ -210,9 +211,7 @@ def init(key: jax.Array, config: PPOConfig, hparams: dict | None = None) -> PPOS
     k_net, k_env, k_run = jax.random.split(key, 3)
     obs, env_state = b.venv.reset(k_env)
     params = b.net.init(k_net, jnp.asarray(obs, jnp.float32))["params"]
-    opt_state = b.tx.init(params)
-    for name in ("learning_rate", "max_grad_norm"):  # distinct buffers from hparams (the runner donates)
-        opt_state.hyperparams[name] = jnp.array(hp[name], copy=True)
+    opt_state = policies.init_opt_state(b.tx, params, hp)
     return PPOState(params=params, opt_state=opt_state, env_state=env_state, obs=obs,
                     stats=EpisodeStats.create(config.num_envs), obs_rms=RunningStats.create(b.obs_shape),
                     ret_rms=RunningStats.create(), disc_ret=jnp.zeros((config.num_envs,), jnp.float32),
@@ -287,26 +286,28 @@ def collect(state: PPOState, key: jax.Array) -> tuple[PPOState, dict]:
     """Roll the policy ``num_steps`` vector steps; return the updated state (env, obs,
     episode stats) and the rollout ``[T, N, ...]``: obs (normalised), action, logp, value,
     reward, terminated, truncated, final_obs (raw). The policy noise ``[T, N(, D)]`` and the
-    ``T`` env keys are drawn before the loop, in one call each."""
+    ``T`` env keys are drawn before the loop, one call each; the episode statistics are
+    recorded after it, from the stacked rewards and episode ends (fewer ops per step)."""
     cfg = state.config
     b = build(cfg)
     k_act, k_env = jax.random.split(key)
     noise = policies.draw_noise(k_act, (cfg.num_steps, cfg.num_envs), b.action_dim, b.discrete)
 
     def step(carry, xs):
-        env_state, obs, stats = carry
+        env_state, obs = carry
         eps, k_env = xs
         x = normalize(state, obs)
         out, value = b.net.apply({"params": state.params}, x)
         action, logp = policies.sample_from_noise(eps, out, b.discrete)
         env_state, so = b.venv.step(k_env, env_state, env_action(state, action))
-        stats = stats.record(so.reward, so.done)
         tr = {"obs": x, "action": action, "logp": logp, "value": value, "reward": so.reward,
               "terminated": so.terminated, "truncated": so.truncated, "final_obs": so.final_obs}
-        return (env_state, so.obs, stats), tr
+        return (env_state, so.obs), tr
 
-    (env_state, obs, stats), traj = jax.lax.scan(step, (state.env_state, state.obs, state.stats),
-                                                 (noise, env_keys(k_env, cfg.num_steps)), unroll=cfg.unroll)
+    (env_state, obs), traj = jax.lax.scan(step, (state.env_state, state.obs), (noise, env_keys(k_env, cfg.num_steps)),
+                                          unroll=cfg.unroll)
+    done = jnp.logical_or(traj["terminated"], traj["truncated"])
+    stats, _ = jax.lax.scan(lambda st, rd: (st.record(*rd), None), state.stats, (traj["reward"], done))
     return state.replace(env_state=env_state, obs=obs, stats=stats), traj
 
 

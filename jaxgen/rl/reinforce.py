@@ -77,17 +77,13 @@ class Built(NamedTuple):
     rollout_len: int
 
 
-def _make_tx(learning_rate, max_grad_norm):
-    return optax.chain(optax.clip_by_global_norm(max_grad_norm), optax.adam(learning_rate))
-
-
 @functools.lru_cache(maxsize=None)
 def build(config: ReinforceConfig) -> Built:
     env, params = envs.make(config.env)
     discrete, dim, shape, low, high = policies.action_spec(env, params)
     net = policies.ActorCritic(dim, discrete, tuple(config.hidden), config.activation, False, config.log_std,
                                config.log_std_init)
-    tx = optax.inject_hyperparams(_make_tx)(learning_rate=config.learning_rate, max_grad_norm=config.max_grad_norm)
+    tx = policies.adam_tx(config.learning_rate, config.max_grad_norm)
     t = config.rollout_len or int(getattr(params, "max_steps_in_episode", 1000))
     return Built(env, params, VecEnv(env, params, config.num_envs), net, tx, discrete, shape, low, high, t)
 
@@ -124,9 +120,7 @@ def init(key: jax.Array, config: ReinforceConfig, hparams: dict | None = None) -
     k_net, k_run = jax.random.split(key)
     obs, _ = b.venv.reset(jax.random.fold_in(k_net, 1))
     params = b.net.init(k_net, jnp.asarray(obs, jnp.float32))["params"]
-    opt_state = b.tx.init(params)
-    for name in ("learning_rate", "max_grad_norm"):
-        opt_state.hyperparams[name] = jnp.array(hp[name], copy=True)
+    opt_state = policies.init_opt_state(b.tx, params, hp)
     return ReinforceState(params=params, opt_state=opt_state, key=k_run, step=jnp.zeros((), jnp.int32),
                           env_steps=jnp.zeros((), jnp.int32), hparams=hp, config=config)
 
