@@ -122,17 +122,18 @@ def breakdown(cfg: ppo.PPOConfig, iters: int, repeats: int) -> list:
     b = ppo.build(cfg)
     state0 = ppo.init(jax.random.PRNGKey(0), cfg)
     t, n = cfg.num_steps, cfg.num_envs
+    used = lambda traj: sum(jnp.sum(x.astype(jnp.float32)) for x in jax.tree_util.tree_leaves(traj))
 
-    def collect_only(s, _):
+    def collect_only(s, _):  # every rollout output is used, so XLA keeps all of the loop's work
         s, traj = ppo.collect(s, jax.random.fold_in(s.key, s.step))
-        return s.replace(step=s.step + 1), jnp.sum(traj["logp"]) + jnp.sum(traj["final_obs"])
+        return s.replace(step=s.step + 1), used(traj)
 
     def collect_gae(s, _):
         s, traj = ppo.collect(s, jax.random.fold_in(s.key, s.step))
         nv = b.net.apply({"params": s.params}, traj["final_obs"].reshape((t * n,) + b.obs_shape),
                          method="value").reshape(t, n)
         adv, tgt = gae(traj["reward"], traj["value"], nv, traj["terminated"], traj["truncated"], 0.99, 0.95)
-        return s.replace(step=s.step + 1), jnp.sum(adv) + jnp.sum(tgt) + jnp.sum(traj["logp"])
+        return s.replace(step=s.step + 1), jnp.sum(adv) + jnp.sum(tgt) + used(traj)
 
     rand = jax.jit(random_rollout(cfg)).lower(jax.random.PRNGKey(0)).compile()
     calls = {"random rollout": lambda: jax.block_until_ready(rand(jax.random.PRNGKey(0)))}
