@@ -261,7 +261,11 @@ def learn(state: DQNState, batches: dict) -> tuple[Any, Any, dict]:
         upd, opt_state = tx.update(grads, opt_state, params)
         return (optax.apply_updates(params, upd), opt_state), m
 
-    (params, opt_state), m = jax.lax.scan(one, (state.params, state.opt_state), batches)
+    carry = (state.params, state.opt_state)
+    if state.config.updates_per_step == 1:  # no loop around a single step
+        (params, opt_state), m = one(carry, jax.tree_util.tree_map(lambda x: x[0], batches))
+        return params, opt_state, m
+    (params, opt_state), m = jax.lax.scan(one, carry, batches)
     return params, opt_state, jax.tree_util.tree_map(lambda x: x[-1], m)
 
 
