@@ -178,3 +178,18 @@ def test_sharded_over_4_devices_gives_same_results():
     assert one["devices"] == 1 and four["devices"] == 4
     np.testing.assert_allclose(four["loss"], one["loss"], rtol=1e-4)  # 6 runs padded to 8 over 4 devices
     np.testing.assert_allclose(four["dp"], one["dp"], rtol=1e-5)
+
+
+def test_from_dict_accepts_a_retired_option_only_at_its_neutral_value():
+    import dataclasses
+
+    from jaxgen.core import config as C
+
+    @dataclasses.dataclass(frozen=True)
+    class Cfg:
+        RETIRED = {"old_flag": False}
+        width: int = C.static(4, "width")
+
+    assert C.from_dict(Cfg, {"width": 8, "old_flag": False}) == Cfg(width=8)
+    with pytest.raises(ConfigError, match="unknown option\\(s\\) old_flag"):
+        C.from_dict(Cfg, {"width": 8, "old_flag": True})

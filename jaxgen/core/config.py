@@ -58,7 +58,11 @@ def to_dict(config) -> dict[str, Any]:
 
 
 def from_dict(cls, values: Mapping[str, Any]):
-    """Build ``cls`` from a dict, refusing unknown keys with one sentence."""
+    """Build ``cls`` from a dict, refusing unknown keys with one sentence. Options a newer
+    version removed are listed in ``cls.RETIRED`` (name -> the value that behaves as the code
+    does now); a stored config holding that value still loads, any other value is refused."""
+    retired = getattr(cls, "RETIRED", {})
+    values = {k: v for k, v in values.items() if not (k in retired and v == retired[k])}
     known = {f.name for f in dataclasses.fields(cls)}
     unknown = sorted(set(values) - known)
     if unknown:

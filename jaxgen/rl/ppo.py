@@ -62,6 +62,8 @@ NETWORKS = ("auto", "mlp", "minatar")
 class PPOConfig:
     """PPO config; defaults = the widely used CartPole-v1 configuration."""
 
+    RETIRED = {"fused_net": False}  # removed options (see config.from_dict): old run dirs still load
+
     env: str = C.static("CartPole-v1", "any gymnax environment, discrete (CartPole-v1, Acrobot-v1, *-MinAtar) or continuous (Pendulum-v1, MountainCarContinuous-v0)")
     num_envs: int = C.static(4, "environments stepped in parallel")
     num_steps: int = C.static(128, "vector steps per rollout (batch = num_envs * num_steps transitions)")
