@@ -37,7 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _timing  # noqa: E402
 
 from jaxgen.core.train import scan_steps  # noqa: E402
-from jaxgen.rl import ppo  # noqa: E402
+from jaxgen.rl import envs, ppo  # noqa: E402
 from jaxgen.rl.returns import gae  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
@@ -70,7 +70,7 @@ def random_rollout(cfg: ppo.PPOConfig):
             st, out = b.venv.step(ke, st, a)
             return st, out.reward
 
-        st, rew = jax.lax.scan(step, st, (draw(k_act), ppo.env_keys(k_env, t)))
+        st, rew = jax.lax.scan(step, st, (draw(k_act), envs.rbg_keys(k_env, t)))
         return (st, acc + jnp.sum(rew)), None
 
     def run(key):

@@ -122,6 +122,18 @@ def strong(x: jax.Array) -> jax.Array:
     return jax.lax.convert_element_type(x, jnp.asarray(x).dtype) if jax.typeof(x).weak_type else x
 
 
+def rbg_keys(key: jax.Array, num: int) -> jax.Array:
+    """``num`` keys ``[num]`` (typed, JAX's ``unsafe_rbg`` implementation) from one threefry
+    ``key``, for the random draws inside a compiled step (env keys, exploration, replay
+    sampling): the env's own splits, reset draws and our draws then lower to XLA's
+    RngBitGenerator instead of a rolled threefry loop each (on XLA:CPU those loops were most
+    of the cost of stepping CartPole: benchmarks/notes/policy_gradient.md). Caveat: rbg
+    streams are not vmap-invariant, so seed ``s`` inside a vmapped sweep draws other numbers
+    than the same seed trained alone; each program stays deterministic for its seeds."""
+    seed = jax.random.bits(key, (4,), jnp.uint32)
+    return jax.random.split(jax.random.wrap_key_data(seed, impl="unsafe_rbg"), num)
+
+
 @dataclasses.dataclass(frozen=True)
 class VecEnv:
     """``num_envs`` copies of ``env`` stepped together (vmapped reset/step with auto-reset).

@@ -276,14 +276,6 @@ def loss_fn(params, batch: dict, state: PPOState):
     return loss, metrics
 
 
-def env_keys(key: jax.Array, num: int) -> jax.Array:
-    """``num`` environment keys (typed, JAX's ``unsafe_rbg`` implementation) from one
-    threefry ``key``: the env's own splits and reset draws then lower to XLA's
-    RngBitGenerator instead of a rolled threefry loop each (see the module docstring)."""
-    seed = jax.random.bits(key, (4,), jnp.uint32)
-    return jax.random.split(jax.random.wrap_key_data(seed, impl="unsafe_rbg"), num)
-
-
 def collect(state: PPOState, key: jax.Array) -> tuple[PPOState, dict]:
     """Roll the policy ``num_steps`` vector steps; return the updated state (env, obs,
     episode stats) and the rollout ``[T, N, ...]``: obs (normalised), action, logp, value,
@@ -306,7 +298,7 @@ def collect(state: PPOState, key: jax.Array) -> tuple[PPOState, dict]:
               "terminated": so.terminated, "truncated": so.truncated, "final_obs": so.final_obs}
         return (env_state, so.obs), tr
 
-    (env_state, obs), traj = jax.lax.scan(step, (state.env_state, state.obs), (noise, env_keys(k_env, cfg.num_steps)),
+    (env_state, obs), traj = jax.lax.scan(step, (state.env_state, state.obs), (noise, envs.rbg_keys(k_env, cfg.num_steps)),
                                           unroll=cfg.unroll)
     done = jnp.logical_or(traj["terminated"], traj["truncated"])
     stats, _ = jax.lax.scan(lambda st, rd: (st.record(*rd), None), state.stats, (traj["reward"], done))
