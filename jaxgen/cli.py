@@ -355,7 +355,7 @@ def build_parser() -> argparse.ArgumentParser:
                            help="base config before the options above: the common CartPole one, the Pendulum-v1 one, "
                                 "or the MinAtar one (Breakout-MinAtar, 64 envs, 1e7 steps; pass --env for another game)")
         if name == "dqn":
-            t.add_argument("--preset", choices=("cartpole", "minatar"), default="cartpole",
+            t.add_argument("--preset", choices=tuple(_rl_presets()["dqn"]), default="cartpole",
                            help="base config before the options above: the common CartPole one, or the MinAtar one "
                                 "(Freeway-MinAtar, conv net, 8 envs, 5e6 steps, buffer 1e5, batch 32, Huber; pass --env for another game)")
         _rl_run_args(t)
