@@ -186,10 +186,12 @@ def cmd_sweep_dqn(args) -> int:
 
     run_dir = _rl_run_dir(args, "dqn-study")
     if args.freeway_study:
-        out = dqn_fit.freeway_study(args.seeds, args.scale, run_dir, progress=not args.no_progress)
+        out = dqn_fit.freeway_study(args.seeds, args.scale, run_dir, progress=not args.no_progress,
+                                    eval_every=args.eval_every)
     else:
         cfg = dqn.validate(dqn.DQNConfig(**overrides(args, dqn.DQNConfig)))
-        out = dqn_fit.study(cfg, args.seeds, _grid(args.grid), run_dir, progress=not args.no_progress)
+        out = dqn_fit.study(cfg, args.seeds, _grid(args.grid), run_dir, progress=not args.no_progress,
+                            eval_every=args.eval_every)
     t = out["timings"]
     print(f"one compile: {t['runs']} runs, {t['env_steps_per_s']:.0f} env-steps/s in all, run {t['run_s']:.1f}s, "
           f"compile {t['compile_s']:.1f}s, evaluation {t['eval_s']:.1f}s")
@@ -395,6 +397,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--seeds", type=int, default=2, help="seeds per grid point")
     s.add_argument("--freeway-study", action="store_true", help="the course's study on Freeway-MinAtar: eps decay x learning rate x gamma")
     s.add_argument("--scale", type=float, default=1.0, help="--freeway-study: shorten the run and the eps decays by this factor")
+    s.add_argument("--eval-every", type=int, default=4, metavar="N",
+                   help="evaluate every N of the 40 chunks (a Freeway evaluation is 2,500 steps of every run)")
     s.add_argument("--run-dir", default=None, help="where table.md, study.json and the plots go")
     s.add_argument("--no-progress", action="store_true", help="no progress bar")
     add_config_options(s, dqn.DQNConfig, skip=())

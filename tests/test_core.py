@@ -193,3 +193,31 @@ def test_from_dict_accepts_a_retired_option_only_at_its_neutral_value():
     assert C.from_dict(Cfg, {"width": 8, "old_flag": False}) == Cfg(width=8)
     with pytest.raises(ConfigError, match="unknown option\\(s\\) old_flag"):
         C.from_dict(Cfg, {"width": 8, "old_flag": True})
+
+
+def test_run_written_before_an_option_existed_still_matches_at_that_options_default(tmp_path):
+    import dataclasses
+    import json as _json
+
+    from jaxgen.core import checkpoint as ck
+    from jaxgen.core import config as C
+
+    @dataclasses.dataclass(frozen=True)
+    class Old:
+        width: int = C.static(4, "width")
+
+    @dataclasses.dataclass(frozen=True)
+    class New:
+        width: int = C.static(4, "width")
+        augment: str = C.static("none", "an option added later")
+
+    ck.write_config(tmp_path, Old(width=8))
+    blob = _json.loads((tmp_path / ck.CONFIG_FILE).read_text())
+    blob["type"] = "New"  # the same class, one version earlier
+    (tmp_path / ck.CONFIG_FILE).write_text(_json.dumps(blob))
+    assert C.fingerprint(Old(width=8)) != C.fingerprint(New(width=8))
+    ck.check_same_config(tmp_path, New(width=8))  # the new option at its default: accepted
+    with pytest.raises(CheckpointError, match="augment"):
+        ck.check_same_config(tmp_path, New(width=8, augment="translation"))
+    with pytest.raises(CheckpointError, match="width"):
+        ck.check_same_config(tmp_path, New(width=16))

@@ -16,7 +16,7 @@ import orbax.checkpoint as ocp
 from flax import serialization
 
 from jaxgen.core import config as cfgmod
-from jaxgen.core.errors import CheckpointError
+from jaxgen.core.errors import CheckpointError, ConfigError
 
 CONFIG_FILE = "config.json"
 
@@ -42,11 +42,24 @@ def read_config(run_dir: Path) -> dict:
         raise CheckpointError(f"{path} is corrupt ({e.msg}); it should be the JSON a jaxgen run wrote.") from None
 
 
+def _same_when_rebuilt(saved: dict, config, fp: str) -> bool:
+    """True if the stored options, rebuilt with today's defaults for options added since
+    (and without retired ones at their neutral value), give ``config``'s fingerprint."""
+    try:
+        return cfgmod.fingerprint(cfgmod.from_dict(type(config), saved.get("config", {}))) == fp
+    except (ConfigError, TypeError, ValueError):
+        return False
+
+
 def check_same_config(run_dir: Path, config) -> dict:
-    """Return the stored blob, or raise CheckpointError if it was written by another config."""
+    """Return the stored blob, or raise CheckpointError if it was written by another config.
+
+    A run written before an option existed still matches a config that leaves that option
+    at its default (the stored options are rebuilt and compared, not only the stored hash)."""
     saved = read_config(run_dir)
     fp = cfgmod.fingerprint(config) if config is not None else ""
-    if saved.get("type") != type(config).__name__ or saved.get("fingerprint") != fp:
+    same_type = saved.get("type") == type(config).__name__
+    if not same_type or (saved.get("fingerprint") != fp and not (config is not None and _same_when_rebuilt(saved, config, fp))):
         mine = json.loads(json.dumps(cfgmod.to_dict(config) if config is not None else {}, default=str))
         theirs = saved.get("config", {})
         diff = sorted(k for k in set(mine) | set(theirs) if mine.get(k) != theirs.get(k))

@@ -9,6 +9,9 @@
   discriminator's ``aux["spectral"]``, part of the train state).
 * ``conditional``: the label conditions G (embedding concatenated to z) and D (projection or
   concatenation, ``cond_d``).
+* ``augment``: DiffAugment (Zhao et al. 2020) of every image the discriminator sees, real
+  and fake, in both updates (:mod:`jaxgen.generative.augment`): against D memorising a small
+  training set.
 * ``ema``: an exponential moving average of the generator's weights (Yazici et al. 2019), kept
   in the generator's ``aux["ema"]`` (so in the train state and its checkpoints) and used for
   samples and evaluation; 0 (the default) keeps none, and the state is as without the field.
@@ -58,6 +61,7 @@ from jaxgen.core.sharding import shard_batch
 from jaxgen.core.train import Trainer, batch_indices
 from jaxgen.core.train import make_train as _make_train
 from jaxgen.data.transforms import to_unit
+from jaxgen.generative import augment as A
 from jaxgen.generative import gan_losses as L
 from jaxgen.nets import gan as nets
 
@@ -106,6 +110,7 @@ class GANConfig:
     lr_d: float = C.traced(0.0, "discriminator learning rate (0: by loss, as lr_g)")
     clip: float = C.traced(0.01, "wgan: critic weights are clipped to [-clip, clip]")
     gp_weight: float = C.traced(10.0, "wgan-gp: weight lambda of the gradient penalty")
+    augment: str = C.static("none", "DiffAugment of D's inputs, real and fake: none, translation (1/8 of the side), cutout (half the side) or translation,cutout", A.POLICIES)
     ema: float = C.static(0.0, "decay of a moving average of G's weights used for samples and evaluation (0: none; e.g. 0.999)")
 
     @property
@@ -141,6 +146,7 @@ def validate(config: GANConfig, num_examples: int | None = None) -> GANConfig:
     choice("cond_d", config.cond_d, nets.COND_D)
     choice("d_norm", config.d_norm, D_NORMS)
     choice("optimizer", config.optimizer, OPTIMIZERS)
+    choice("augment", config.augment, A.POLICIES)
     choice("image_size", config.image_size, (28, 64))
     choice("channels", config.channels, (1, 3))
     for name in ("z_dim", "width", "n_power", "epochs", "num_classes"):
@@ -263,9 +269,13 @@ def d_update(state: GANState, real: jax.Array, labels: jax.Array | None, key: ja
     """One discriminator update on ``real`` [B, H, W, C] in [-1, 1]. Returns (d Player, metrics)."""
     cfg, hp, g, d = state.config, state.hparams, state.g, state.d
     kz, kgp = jax.random.split(key)
+    ka = jax.random.fold_in(key, 2)
     y = labels if cfg.conditional else None
     z = jax.random.normal(kz, (real.shape[0], cfg.z_dim))
     fake = jax.lax.stop_gradient(g_forward(g, g.params, z, y)[0])
+    # the penalty interpolates between the augmented real and fake images
+    real = A.augment(cfg.augment, jax.random.fold_in(ka, 0), real)
+    fake = A.augment(cfg.augment, jax.random.fold_in(ka, 1), fake)
 
     def loss_fn(params):
         s_real, aux = d_forward(d, params, d.aux, real, y, update_sn=True)
@@ -296,7 +306,7 @@ def g_update(state: GANState, key: jax.Array):
 
     def loss_fn(params):
         fake, aux = g_forward(g, params, z, y, update_stats=True)
-        s, _ = d_forward(d, d.params, d.aux, fake, y)
+        s, _ = d_forward(d, d.params, d.aux, A.augment(cfg.augment, jax.random.fold_in(key, 2), fake), y)
         return L.g_loss(cfg.loss, s), aux
 
     (loss, aux), grads = jax.value_and_grad(loss_fn, has_aux=True)(g.params)

@@ -35,6 +35,8 @@ def test_loss_defaults():
 def test_bad_configs_one_sentence(data):
     with pytest.raises(ConfigError, match="d_norm='batch' is not accepted with loss='wgan-gp'"):
         gan.validate(gan.GANConfig(loss="wgan-gp", d_norm="batch"))
+    with pytest.raises(ConfigError, match="augment='flip' is not accepted"):
+        gan.validate(gan.GANConfig(augment="flip"))
     with pytest.raises(ConfigError, match="arch='resnet' is not accepted"):
         gan.validate(gan.GANConfig(arch="resnet"))
     with pytest.raises(ConfigError, match="conditional=True needs labels"):
@@ -46,7 +48,8 @@ def test_bad_configs_one_sentence(data):
 
 
 @pytest.mark.parametrize("loss,extra", [("bce", {}), ("wgan", {"conditional": True, "n_critic": 2}),
-                                        ("wgan-gp", {"sn": True, "n_critic": 2}),
+                                        ("wgan-gp", {"sn": True, "n_critic": 2, "augment": "translation,cutout"}),
+                                        ("bce", {"augment": "translation"}),
                                         ("hinge", {"sn": True, "conditional": True, "cond_d": "concat"})])
 def test_every_variant_steps(loss, extra, data):
     tr = gan.make_trainer(gan.GANConfig(**SMALL, loss=loss, **extra), data)
