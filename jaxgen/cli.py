@@ -181,21 +181,28 @@ def cmd_train_rl(args) -> int:
     return 0
 
 
-def cmd_sweep_dqn(args) -> int:
-    from jaxgen.rl import dqn, dqn_fit
+def cmd_sweep_rl(args) -> int:
+    """``jaxgen sweep dqn|ppo|reinforce``: seeds x traced hyper-parameters in one compile."""
+    import dataclasses
 
-    run_dir = _rl_run_dir(args, "dqn-study")
-    if args.freeway_study:
-        out = dqn_fit.freeway_study(args.seeds, args.scale, run_dir, progress=not args.no_progress,
-                                    eval_every=args.eval_every)
+    from jaxgen.rl import dqn_fit, pg_fit
+    from jaxgen.rl.study import markdown_table
+
+    cls, mod, _, label = _rl_algorithms()[args.algo]
+    run_dir = _rl_run_dir(args, f"{args.algo}-study")
+    opts = dict(progress=not args.no_progress, eval_every=args.eval_every, threshold=args.threshold)
+    if getattr(args, "freeway_study", False):
+        out = dqn_fit.freeway_study(args.seeds, args.scale, run_dir, **opts)
     else:
-        cfg = dqn.validate(dqn.DQNConfig(**overrides(args, dqn.DQNConfig)))
-        out = dqn_fit.study(cfg, args.seeds, _grid(args.grid), run_dir, progress=not args.no_progress,
-                            eval_every=args.eval_every)
+        base = _rl_presets().get(args.algo, {}).get(args.preset, cls()) if getattr(args, "preset", None) else cls()
+        cfg = mod.validate(dataclasses.replace(base, **overrides(args, cls)))
+        fn = dqn_fit.study if args.algo == "dqn" else pg_fit.study
+        print(f"== {label} study on {cfg.env}: {cfg.total_steps} env steps per run, {cfg.num_envs} envs: {run_dir}")
+        out = fn(cfg, args.seeds, _grid(args.grid), run_dir, **opts)
     t = out["timings"]
     print(f"one compile: {t['runs']} runs, {t['env_steps_per_s']:.0f} env-steps/s in all, run {t['run_s']:.1f}s, "
           f"compile {t['compile_s']:.1f}s, evaluation {t['eval_s']:.1f}s")
-    print(dqn_fit.markdown_table(out["table"]))
+    print(markdown_table(out["table"]))
     print(f"table.md, study.json and one curves_<factor>.png per factor in {run_dir}")
     return 0
 
@@ -328,7 +335,7 @@ def _rl_run_args(p: argparse.ArgumentParser) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     from jaxgen.generative import autoencoder as ae
-    from jaxgen.rl import dqn
+    from jaxgen.rl import dqn, ppo, reinforce
 
     p = argparse.ArgumentParser(prog="jaxgen", description="Fast JAX generative models and RL agents.")
     sub = p.add_subparsers(dest="command", required=True)
@@ -390,19 +397,33 @@ def build_parser() -> argparse.ArgumentParser:
         _data_args(s)
         _run_args(s)
         s.set_defaults(func=cmd_sweep, model=name)
-    s = ssub.add_parser("dqn", help="a DQN study in one compile",
-                        description="Example: jaxgen sweep dqn --grid learning_rate=1e-3,1e-4 --grid gamma=0.9,0.99 --seeds 4; "
-                                    "the course's Freeway study: jaxgen sweep dqn --freeway-study --scale 0.1")
-    s.add_argument("--grid", action="append", metavar="NAME=V1,V2", help="a traced hyperparameter and its values (repeatable)")
-    s.add_argument("--seeds", type=int, default=2, help="seeds per grid point")
-    s.add_argument("--freeway-study", action="store_true", help="the course's study on Freeway-MinAtar: eps decay x learning rate x gamma")
-    s.add_argument("--scale", type=float, default=1.0, help="--freeway-study: shorten the run and the eps decays by this factor")
-    s.add_argument("--eval-every", type=int, default=4, metavar="N",
-                   help="evaluate every N of the 40 chunks (a Freeway evaluation is 2,500 steps of every run)")
-    s.add_argument("--run-dir", default=None, help="where table.md, study.json and the plots go")
-    s.add_argument("--no-progress", action="store_true", help="no progress bar")
-    add_config_options(s, dqn.DQNConfig, skip=())
-    s.set_defaults(func=cmd_sweep_dqn)
+    for name, cls, helptext, example in (
+            ("dqn", dqn.DQNConfig, "a DQN study in one compile",
+             "jaxgen sweep dqn --grid learning_rate=1e-3,1e-4 --grid gamma=0.9,0.99 --seeds 4; "
+             "the course's Freeway study: jaxgen sweep dqn --freeway-study --scale 0.1"),
+            ("ppo", ppo.PPOConfig, "a PPO study in one compile",
+             "jaxgen sweep ppo --preset minatar --seeds 4 --threshold 28; jaxgen sweep ppo --grid learning_rate=1e-3,2.5e-4 --seeds 8"),
+            ("reinforce", reinforce.ReinforceConfig, "a REINFORCE study in one compile",
+             "jaxgen sweep reinforce --grid learning_rate=1e-3,3e-3 --seeds 4")):
+        s = ssub.add_parser(name, help=helptext, description=f"{helptext}. Example: {example}")
+        s.add_argument("--grid", action="append", metavar="NAME=V1,V2", help="a traced hyperparameter and its values (repeatable)")
+        s.add_argument("--seeds", type=int, default=2, help="seeds per grid point")
+        if name in _rl_presets():
+            s.add_argument("--preset", choices=tuple(_rl_presets()[name]), default=None,
+                           help="base config before the options below (as in jaxgen train %s)" % name)
+        if name == "dqn":
+            s.add_argument("--freeway-study", action="store_true",
+                           help="the course's study on Freeway-MinAtar: eps decay x learning rate x gamma")
+            s.add_argument("--scale", type=float, default=1.0,
+                           help="--freeway-study: shorten the run and the eps decays by this factor")
+        s.add_argument("--eval-every", type=int, default=4, metavar="N",
+                       help="evaluate every N of the 40 chunks (and at the end)")
+        s.add_argument("--threshold", type=float, default=None,
+                       help="report, per run, the env step where the evaluation return first reached this")
+        s.add_argument("--run-dir", default=None, help="where table.md, study.json and the plots go")
+        s.add_argument("--no-progress", action="store_true", help="no progress bar")
+        add_config_options(s, cls, skip=())
+        s.set_defaults(func=cmd_sweep_rl, algo=name)
 
     sm = sub.add_parser("sample", help="draw samples from a trained VAE (prior) or GAN into a PNG")
     sm.add_argument("run_dir", help="run directory written by jaxgen train")

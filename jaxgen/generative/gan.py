@@ -111,6 +111,7 @@ class GANConfig:
     clip: float = C.traced(0.01, "wgan: critic weights are clipped to [-clip, clip]")
     gp_weight: float = C.traced(10.0, "wgan-gp: weight lambda of the gradient penalty")
     augment: str = C.static("none", "DiffAugment of D's inputs, real and fake: none, translation (1/8 of the side), cutout (half the side) or translation,cutout", A.POLICIES)
+    augment_p: float = C.static(1.0, "probability that each augmentation is applied to an image (1: DiffAugment; < 1: ADA-style, less leaking into G)")
     ema: float = C.static(0.0, "decay of a moving average of G's weights used for samples and evaluation (0: none; e.g. 0.999)")
 
     @property
@@ -147,6 +148,7 @@ def validate(config: GANConfig, num_examples: int | None = None) -> GANConfig:
     choice("d_norm", config.d_norm, D_NORMS)
     choice("optimizer", config.optimizer, OPTIMIZERS)
     choice("augment", config.augment, A.POLICIES)
+    C.require(config, "augment_p", 0 < config.augment_p <= 1, "a probability in (0, 1]")
     choice("image_size", config.image_size, (28, 64))
     choice("channels", config.channels, (1, 3))
     for name in ("z_dim", "width", "n_power", "epochs", "num_classes"):
@@ -274,8 +276,8 @@ def d_update(state: GANState, real: jax.Array, labels: jax.Array | None, key: ja
     z = jax.random.normal(kz, (real.shape[0], cfg.z_dim))
     fake = jax.lax.stop_gradient(g_forward(g, g.params, z, y)[0])
     # the penalty interpolates between the augmented real and fake images
-    real = A.augment(cfg.augment, jax.random.fold_in(ka, 0), real)
-    fake = A.augment(cfg.augment, jax.random.fold_in(ka, 1), fake)
+    real = A.augment(cfg.augment, jax.random.fold_in(ka, 0), real, cfg.augment_p)
+    fake = A.augment(cfg.augment, jax.random.fold_in(ka, 1), fake, cfg.augment_p)
 
     def loss_fn(params):
         s_real, aux = d_forward(d, params, d.aux, real, y, update_sn=True)
@@ -306,7 +308,7 @@ def g_update(state: GANState, key: jax.Array):
 
     def loss_fn(params):
         fake, aux = g_forward(g, params, z, y, update_stats=True)
-        s, _ = d_forward(d, d.params, d.aux, A.augment(cfg.augment, jax.random.fold_in(key, 2), fake), y)
+        s, _ = d_forward(d, d.params, d.aux, A.augment(cfg.augment, jax.random.fold_in(key, 2), fake, cfg.augment_p), y)
         return L.g_loss(cfg.loss, s), aux
 
     (loss, aux), grads = jax.value_and_grad(loss_fn, has_aux=True)(g.params)

@@ -21,9 +21,9 @@ import jax
 import numpy as np
 
 from jaxgen.core import plotting, runner
-from jaxgen.core.sweep import sweep
 from jaxgen.rl import dqn
 from jaxgen.rl.evaluation import EvalHook, first_reaching
+from jaxgen.rl.study import markdown_table, run_study  # noqa: F401  (markdown_table: re-exported)
 
 
 
@@ -89,88 +89,13 @@ def study(
     seeds=4,
     grid: dict | None = None,
     run_dir: str | Path | None = None,
-    *,
-    chunk_steps: int | None = None,
-    eval_episodes: int = 8,
-    eval_every: int = 1,
-    progress: bool = True,
+    **kwargs,
 ) -> dict:
-    """Every (grid point, seed) in ONE vmapped compile; returns ``table`` (one row per grid
-    point: final training/evaluation return, mean and std over seeds), ``result`` (the
-    :class:`~jaxgen.core.sweep.SweepResult`) and ``timings``; writes ``study.json``,
-    ``table.md`` and one ``curves_<factor>.png`` per factor into ``run_dir``."""
-    grid = dict(grid or {})
-    trainer = dqn.make_trainer(config)
-    chunk_steps = chunk_steps or max(1, trainer.num_steps // 40)
-    hook = EvalHook(dqn.evaluate, eval_episodes, eval_every, vmapped=True)
-    res = sweep(trainer, seeds, grid, hooks=[hook], chunk_steps=chunk_steps, mode="scan", progress=progress)
-    hist = env_steps(res.history, config)
-    r = int(np.prod([len(v) for v in res.axes.values()]))
-    shape = [len(v) for v in res.axes.values()]
-    # final eval: the last row that has it
-    last_eval = next((np.asarray(h["eval_return"])[:r].reshape(shape) for h in reversed(hist) if "eval_return" in h), None)
-    train_ret = res.final["episode_return"]
-    names = list(grid)
-    table = []
-    for combo in np.ndindex(*shape[:-1]) if names else [()]:
-        row = {n: res.axes[n][i] for n, i in zip(names, combo)}
-        tr = train_ret[combo]
-        row.update(train_return=float(np.mean(tr)), train_std=float(np.std(tr)))
-        if last_eval is not None:
-            ev = last_eval[combo]
-            row.update(eval_return=float(np.mean(ev)), eval_std=float(np.std(ev)))
-        table.append(row)
-    t = res.timings
-    timings = {**{k: t[k] for k in ("compile_s", "run_s", "host_s")}, "eval_s": hook.seconds, "runs": r,
-               "env_steps_per_s": t["steps"] * config.num_envs * r / t["run_s"] if t["run_s"] else None}
-    out = {"table": table, "axes": res.axes, "timings": timings, "result": res, "history": hist}
-    if run_dir is not None:
-        run_dir = Path(run_dir)
-        run_dir.mkdir(parents=True, exist_ok=True)
-        (run_dir / "study.json").write_text(json.dumps({"table": table, "axes": res.axes, "timings": timings,
-                                                        "config": str(config)}, indent=2, default=float))
-        (run_dir / "table.md").write_text(markdown_table(table))
-        for name in names:
-            plot_factor(run_dir / f"curves_{name}.png", hist, res.axes, name, r, config.env)
-    return out
-
-
-def markdown_table(rows: list) -> str:
-    if not rows:
-        return ""
-    cols = list(rows[0])
-    fmt = lambda v: f"{v:.4g}" if isinstance(v, float) else str(v)
-    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
-    lines += ["| " + " | ".join(fmt(r[c]) for c in cols) + " |" for r in rows]
-    return "\n".join(lines) + "\n"
-
-
-def plot_factor(path: Path, history: list, axes: dict, factor: str, r: int, env: str) -> Path:
-    """Training and evaluation return against env steps, one line per value of ``factor``
-    (averaged over the other factors and the seeds)."""
-    plt = plotting._plt()
-    shape = [len(v) for v in axes.values()]
-    k = list(axes).index(factor)
-    fig, axs = plt.subplots(1, 2, figsize=(10, 3.5), squeeze=False)
-    for ax, key in zip(axs[0], ("episode_return", "eval_return")):
-        rows = [h for h in history if key in h]
-        if not rows:
-            continue
-        x = [h["env_steps"] for h in rows]
-        y = np.stack([np.asarray(h[key])[:r].reshape(shape) for h in rows])  # [T, *shape]
-        other = tuple(i + 1 for i in range(len(shape)) if i != k)
-        y = y.mean(axis=other)  # [T, len(values)]
-        for j, v in enumerate(axes[factor]):
-            ax.plot(x, y[:, j], label=f"{factor}={v:g}" if isinstance(v, float) else f"{factor}={v}")
-        ax.set_xlabel("env steps")
-        ax.set_title(key)
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=7)
-    fig.suptitle(f"DQN {env}: effect of {factor}")
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return Path(path)
+    """Every (grid point, seed) of a DQN config in ONE vmapped compile: see
+    :func:`jaxgen.rl.study.run_study` (its keyword options pass through); evaluation episodes
+    are played at ``config.eval_epsilon``."""
+    return run_study(dqn.make_trainer(config), dqn.evaluate, config.num_envs, seeds, grid, run_dir,
+                     label=f"DQN {config.env}", **kwargs)
 
 
 # Freeway-MinAtar: the course's study. Full length is 5e6 env steps with decays {5e5, 1e6, 4e6}.

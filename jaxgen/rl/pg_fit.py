@@ -10,6 +10,8 @@
   its ``config.json``); :func:`evaluate_run` plays episodes with it; :func:`render` plays
   one episode and writes a PNG strip or an animated GIF of its frames (MinAtar frames, or drawings of the
   classic-control states: CartPole, Pendulum, Acrobot, MountainCar).
+* :func:`study` trains seeds x traced hyper-parameters as ONE vmapped compile, chunked, with
+  evaluation between chunks, a table and one curve plot per factor (``jaxgen sweep ppo``).
 * :func:`seeds_check` trains many seeds as ONE vmapped compile and reports the final
   training and evaluation returns per seed (the learning checks of benchmarks/notes/policy_gradient.md).
 """
@@ -28,6 +30,7 @@ from jaxgen.core import plotting, runner
 from jaxgen.core.errors import ConfigError
 from jaxgen.rl import envs, ppo, reinforce
 from jaxgen.rl.evaluation import EVAL_SEED, EvalHook, first_reaching
+from jaxgen.rl.study import run_study
 
 ALGOS = {"ppo": ppo, "reinforce": reinforce}
 CONFIGS = {"PPOConfig": ppo, "ReinforceConfig": reinforce}
@@ -233,6 +236,14 @@ def render(state_or_dir, path: str | Path, frames: int = 8, seed: int = 0, greed
     fig.savefig(path, dpi=90)
     plt.close(fig)
     return {"path": str(path), "return": float(np.sum(rew)), "length": n}
+
+
+def study(config, seeds=4, grid: dict | None = None, run_dir: str | Path | None = None, **kwargs) -> dict:
+    """Every (grid point, seed) of a PPO or REINFORCE config in ONE vmapped compile: see
+    :func:`jaxgen.rl.study.run_study` (its keyword options pass through)."""
+    mod = module_of(config)
+    return run_study(mod.make_trainer(config), mod.evaluate, steps_per_iteration(config), seeds, grid, run_dir,
+                     label=f"{type(config).__name__[:-6]} {config.env}", **kwargs)
 
 
 def seeds_check(config, seeds: int = 16, eval_episodes: int = 16, seed0: int = 0) -> dict:

@@ -56,3 +56,12 @@ def test_none_is_the_identity_and_policies_compose():
     both = A.augment("translation,cutout", jax.random.PRNGKey(5), x)
     by_hand = A.cutout(jax.random.fold_in(jax.random.PRNGKey(5), 1), A.translate(jax.random.fold_in(jax.random.PRNGKey(5), 0), x))
     np.testing.assert_array_equal(both, by_hand)
+
+
+def test_probability_applies_each_transformation_to_about_that_share_of_images():
+    x = jnp.zeros((400, 8, 8, 1))
+    y = np.asarray(A.augment("cutout", jax.random.PRNGKey(2), x, p=0.25))
+    touched = (y == A.BACKGROUND).any(axis=(1, 2, 3)).mean()
+    assert 0.18 < touched < 0.32  # binomial(400, 0.25): sd 0.022
+    np.testing.assert_array_equal(A.augment("cutout", jax.random.PRNGKey(2), x, p=1.0) == A.BACKGROUND,
+                                  A.cutout(jax.random.fold_in(jax.random.PRNGKey(2), 0), x) == A.BACKGROUND)

@@ -49,7 +49,7 @@ def test_bad_configs_one_sentence(data):
 
 @pytest.mark.parametrize("loss,extra", [("bce", {}), ("wgan", {"conditional": True, "n_critic": 2}),
                                         ("wgan-gp", {"sn": True, "n_critic": 2, "augment": "translation,cutout"}),
-                                        ("bce", {"augment": "translation"}),
+                                        ("bce", {"augment": "translation", "augment_p": 0.3}),
                                         ("hinge", {"sn": True, "conditional": True, "cond_d": "concat"})])
 def test_every_variant_steps(loss, extra, data):
     tr = gan.make_trainer(gan.GANConfig(**SMALL, loss=loss, **extra), data)

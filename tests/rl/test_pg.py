@@ -226,3 +226,21 @@ def test_minatar_frame_is_an_upscaled_picture():
     img = pg_fit.frame_rgb("Breakout-MinAtar", obs, scale=4)
     assert img.shape == (40, 40, 3) and img.dtype == np.uint8
     assert (img[0, 0] == 255).all() and not (img[2 * 4 + 1, 3 * 4 + 1] == 255).all()
+
+
+def test_sweep_cli_trains_ppo_seeds_and_learning_rates_in_one_compile(tmp_path, capsys):
+    import json
+
+    from jaxgen import cli
+
+    rc = cli.main(["sweep", "ppo", "--seeds", "2", "--grid", "learning_rate=3e-3,1e-5", "--num-envs", "4",
+                   "--num-steps", "16", "--total-steps", str(4 * 16 * 12), "--hidden", "16", "--eval-every", "2",
+                   "--threshold", "-1", "--run-dir", str(tmp_path), "--no-progress"])
+    assert rc == 0
+    out = capsys.readouterr().out
+    assert "one compile: 4 runs" in out
+    blob = json.loads((tmp_path / "study.json").read_text())
+    assert [r["learning_rate"] for r in blob["table"]] == [3e-3, 1e-5]
+    assert all(r["reached"] == "2/2" for r in blob["table"])  # every return is >= -1
+    assert len(blob["final_eval_return"]) == 2 and len(blob["final_eval_return"][0]) == 2
+    assert (tmp_path / "curves_learning_rate.png").is_file() and (tmp_path / "table.md").is_file()
