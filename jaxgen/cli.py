@@ -190,7 +190,8 @@ def cmd_sweep_rl(args) -> int:
 
     cls, mod, _, label = _rl_algorithms()[args.algo]
     run_dir = _rl_run_dir(args, f"{args.algo}-study")
-    opts = dict(progress=not args.no_progress, eval_every=args.eval_every, threshold=args.threshold)
+    opts = dict(progress=not args.no_progress, eval_every=args.eval_every, threshold=args.threshold,
+                eval_episodes=args.eval_episodes)
     if getattr(args, "freeway_study", False):
         out = dqn_fit.freeway_study(args.seeds, args.scale, run_dir, **opts)
     else:
@@ -418,6 +419,7 @@ def build_parser() -> argparse.ArgumentParser:
                            help="--freeway-study: shorten the run and the eps decays by this factor")
         s.add_argument("--eval-every", type=int, default=4, metavar="N",
                        help="evaluate every N of the 40 chunks (and at the end)")
+        s.add_argument("--eval-episodes", type=int, default=8, help="evaluation episodes per run")
         s.add_argument("--threshold", type=float, default=None,
                        help="report, per run, the env step where the evaluation return first reached this")
         s.add_argument("--run-dir", default=None, help="where table.md, study.json and the plots go")

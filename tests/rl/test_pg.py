@@ -244,3 +244,27 @@ def test_sweep_cli_trains_ppo_seeds_and_learning_rates_in_one_compile(tmp_path, 
     assert all(r["reached"] == "2/2" for r in blob["table"])  # every return is >= -1
     assert len(blob["final_eval_return"]) == 2 and len(blob["final_eval_return"][0]) == 2
     assert (tmp_path / "curves_learning_rate.png").is_file() and (tmp_path / "table.md").is_file()
+
+
+def test_a_sweep_initialises_three_runs_of_wide_mlps_without_hanging():
+    # jax.jit(jax.vmap(init)) of >= 3 PPO nets with two 256-wide layers never returns on
+    # XLA:CPU (jax 0.10.2); sweeps initialise their runs with lax.map. In a subprocess, so a
+    # regression fails with a timeout instead of hanging the suite.
+    import subprocess
+    import sys
+    import textwrap
+
+    code = textwrap.dedent("""
+        import jax
+        from jaxgen.core.sweep import grid_runs, vmap_trainer
+        from jaxgen.rl import ppo
+        cfg = ppo.PPOConfig(env="Breakout-MinAtar", num_envs=4, num_steps=8, total_steps=64, hidden=(256, 256),
+                            activation="relu")
+        tr = ppo.make_trainer(cfg)
+        keys, hp, _ = grid_runs(tr.config, [0, 1, 2], {})
+        s = jax.block_until_ready(vmap_trainer(tr, keys, hp).init(None))
+        print(s.params["actor"]["Dense_1"]["kernel"].shape)
+    """)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=240)
+    assert out.returncode == 0, out.stderr[-1500:]
+    assert "(3, 256, 256)" in out.stdout
