@@ -153,6 +153,14 @@ def _rl_algorithms() -> dict:
             "reinforce": (reinforce.ReinforceConfig, reinforce, pg_fit.fit, "REINFORCE")}
 
 
+def _preset_changes(base, preset) -> dict:
+    """The fields where ``preset`` differs from ``base`` (both configs of one class)."""
+    import dataclasses
+
+    return {f.name: getattr(preset, f.name) for f in dataclasses.fields(base)
+            if getattr(preset, f.name) != getattr(base, f.name)}
+
+
 def _rl_presets() -> dict:
     from jaxgen.rl import dqn_fit, ppo
 
@@ -358,7 +366,14 @@ def build_parser() -> argparse.ArgumentParser:
         ("ppo", ppo.PPOConfig, "PPO (clipped) on a discrete or continuous gymnax environment", "--env CartPole-v1 --threshold 475"),
         ("reinforce", reinforce.ReinforceConfig, "REINFORCE with Monte Carlo returns", "--env CartPole-v1 --threshold 475"),
     ):
-        t = tsub.add_parser(name, help=helptext, description=f"{helptext}. Example: jaxgen train {name} {example}")
+        presets = _rl_presets().get(name)
+        epilog = None
+        if presets:
+            epilog = "The defaults shown are the cartpole preset's; another --preset changes them: " + "; ".join(
+                f"{p}: " + ", ".join(f"{k}={v}" for k, v in _preset_changes(cls(), c).items())
+                for p, c in presets.items() if p != "cartpole")
+        t = tsub.add_parser(name, help=helptext, description=f"{helptext}. Example: jaxgen train {name} {example}",
+                            epilog=epilog)
         add_config_options(t, cls, skip=())
         if name == "ppo":
             t.add_argument("--preset", choices=tuple(ppo.PRESETS), default="cartpole",
