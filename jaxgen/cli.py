@@ -167,14 +167,18 @@ def _rl_presets() -> dict:
     return {"dqn": dqn_fit.PRESETS, "ppo": ppo.PRESETS}
 
 
-def cmd_train_rl(args) -> int:
+def _rl_config(args, cls, mod):
+    """The validated config of ``jaxgen train|sweep ALGO``: the ``--preset`` (if any) with the
+    options given on the command line on top."""
     import dataclasses
 
+    base = _rl_presets()[args.algo][args.preset] if getattr(args, "preset", None) else cls()
+    return mod.validate(dataclasses.replace(base, **overrides(args, cls)))
+
+
+def cmd_train_rl(args) -> int:
     cls, mod, fit, label = _rl_algorithms()[args.algo]
-    base = cls()
-    if getattr(args, "preset", None):
-        base = _rl_presets()[args.algo][args.preset]
-    cfg = mod.validate(dataclasses.replace(base, **overrides(args, cls)))
+    cfg = _rl_config(args, cls, mod)
     run_dir, resume = (Path(args.resume), True) if args.resume else (_rl_run_dir(args, f"{args.algo}-{cfg.env}"), False)
     print(f"== {label} on {cfg.env}: {cfg.total_steps} env steps, {cfg.num_envs} envs: {run_dir}")
     out = fit(cfg, args.seed, run_dir, resume=resume, chunk_steps=args.chunk_steps, eval_episodes=args.eval_episodes,
@@ -191,8 +195,6 @@ def cmd_train_rl(args) -> int:
 
 def cmd_sweep_rl(args) -> int:
     """``jaxgen sweep dqn|ppo|reinforce``: seeds x traced hyper-parameters in one compile."""
-    import dataclasses
-
     from jaxgen.rl import dqn_fit, pg_fit
     from jaxgen.rl.study import markdown_table
 
@@ -203,8 +205,7 @@ def cmd_sweep_rl(args) -> int:
     if getattr(args, "freeway_study", False):
         out = dqn_fit.freeway_study(args.seeds, args.scale, run_dir, **opts)
     else:
-        base = _rl_presets().get(args.algo, {}).get(args.preset, cls()) if getattr(args, "preset", None) else cls()
-        cfg = mod.validate(dataclasses.replace(base, **overrides(args, cls)))
+        cfg = _rl_config(args, cls, mod)
         fn = dqn_fit.study if args.algo == "dqn" else pg_fit.study
         print(f"== {label} study on {cfg.env}: {cfg.total_steps} env steps per run, {cfg.num_envs} envs: {run_dir}")
         out = fn(cfg, args.seeds, _grid(args.grid), run_dir, **opts)

@@ -75,10 +75,7 @@ def vmap_trainer(trainer: Trainer, keys: np.ndarray, hp: dict, mesh=None) -> Tra
     pad = (-r) % n_dev
     keys = np.concatenate([keys, keys[:pad]]) if pad else keys
     hp = {k: np.concatenate([v, v[:pad]]) if pad else v for k, v in hp.items()}
-    # The runs are initialised one after another (lax.map), not vmapped: a vmapped init of
-    # 3 or more PPO MLPs with two 256-wide layers never returns on XLA:CPU (jax 0.10.2;
-    # benchmarks/notes/policy_gradient.md). Init runs once, so the sequential cost is nothing.
-    vinit = lambda ks, h: jax.lax.map(lambda a: trainer.init(*a), (ks, h))
+    vinit = jax.vmap(trainer.init)
     if mesh is not None:
         sh = NamedSharding(mesh, P(AXIS))
         vinit = jax.jit(vinit, out_shardings=sh)

@@ -23,7 +23,7 @@ import numpy as np
 from jaxgen.core import plotting, runner
 from jaxgen.rl import dqn
 from jaxgen.rl.evaluation import EvalHook, first_reaching
-from jaxgen.rl.study import markdown_table, run_study  # noqa: F401  (markdown_table: re-exported)
+from jaxgen.rl.study import run_study
 
 
 

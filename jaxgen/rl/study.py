@@ -65,7 +65,7 @@ def run_study(
     last_eval = next((np.asarray(h["eval_return"])[:r].reshape(shape) for h in reversed(hist) if "eval_return" in h), None)
     reach = None
     if threshold is not None:
-        first = first_reaching([{**h, "env_steps": _x(h)} for h in hist], "eval_return", threshold)
+        first = first_reaching(hist, "eval_return", threshold)
         reach = np.asarray(first if first is not None else [np.nan] * r, np.float64)[:r].reshape(shape)
     train_ret = res.final["episode_return"]
     names = list(grid)

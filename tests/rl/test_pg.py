@@ -247,9 +247,9 @@ def test_sweep_cli_trains_ppo_seeds_and_learning_rates_in_one_compile(tmp_path, 
 
 
 def test_a_sweep_initialises_three_runs_of_wide_mlps_without_hanging():
-    # jax.jit(jax.vmap(init)) of >= 3 PPO nets with two 256-wide layers never returns on
-    # XLA:CPU (jax 0.10.2); sweeps initialise their runs with lax.map. In a subprocess, so a
-    # regression fails with a timeout instead of hanging the suite.
+    # jax.jit(jax.vmap(init)) of >= 3 PPO nets with two 256-wide layers never returns under
+    # XLA:CPU's concurrency-optimised scheduler (jax 0.10.2); `import jaxgen` turns it off. In a
+    # subprocess, so a regression fails with a timeout instead of hanging the suite.
     import subprocess
     import sys
     import textwrap
