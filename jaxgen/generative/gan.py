@@ -12,6 +12,8 @@
 * ``augment``: DiffAugment (Zhao et al. 2020) of every image the discriminator sees, real
   and fake, in both updates (:mod:`jaxgen.generative.augment`): against D memorising a small
   training set.
+* ``label_smoothing``: one-sided label smoothing of the bce discriminator's real target
+  (Salimans et al. 2016), a brake on an over-confident discriminator.
 * ``ema``: an exponential moving average of the generator's weights (Yazici et al. 2019), kept
   in the generator's ``aux["ema"]`` (so in the train state and its checkpoints) and used for
   samples and evaluation; 0 (the default) keeps none, and the state is as without the field.
@@ -112,6 +114,7 @@ class GANConfig:
     gp_weight: float = C.traced(10.0, "wgan-gp: weight lambda of the gradient penalty")
     augment: str = C.static("none", "DiffAugment of D's inputs, real and fake: none, translation (1/8 of the side), cutout (half the side) or translation,cutout", A.POLICIES)
     augment_p: float = C.static(1.0, "probability that each augmentation is applied to an image (1: DiffAugment; < 1: ADA-style, less leaking into G)")
+    label_smoothing: float = C.static(0.0, "bce: one-sided label smoothing, D's target for real images is 1 - this (0: none; e.g. 0.1)")
     ema: float = C.static(0.0, "decay of a moving average of G's weights used for samples and evaluation (0: none; e.g. 0.999)")
 
     @property
@@ -161,6 +164,8 @@ def validate(config: GANConfig, num_examples: int | None = None) -> GANConfig:
     C.require(config, "lr_d", 0 <= config.lr_d < 1, "0 (by loss) or a number in (0, 1)")
     C.require(config, "clip", config.clip > 0, "a number > 0")
     C.require(config, "gp_weight", config.gp_weight >= 0, "a number >= 0")
+    C.require(config, "label_smoothing", 0 <= config.label_smoothing < 0.5 and (config.label_smoothing == 0 or config.loss == "bce"),
+              "a number in [0, 0.5), and 0 unless loss='bce'")
     C.require(config, "ema", 0 <= config.ema < 1, "0 (no average) or a decay in (0, 1)")
     r = resolve(config)
     if r.loss == "wgan-gp" and r.arch == "dcgan" and r.d_norm == "batch":
@@ -282,7 +287,7 @@ def d_update(state: GANState, real: jax.Array, labels: jax.Array | None, key: ja
     def loss_fn(params):
         s_real, aux = d_forward(d, params, d.aux, real, y, update_sn=True)
         s_fake, aux = d_forward(d, params, aux, fake, y)
-        loss = L.d_loss(cfg.loss, s_real, s_fake)
+        loss = L.d_loss(cfg.loss, s_real, s_fake, cfg.label_smoothing)
         m = {"d_loss": loss, "d_real": jnp.mean(s_real), "d_fake": jnp.mean(s_fake),
              "d_acc": L.d_accuracy(s_real, s_fake)}
         if cfg.loss == "wgan-gp":

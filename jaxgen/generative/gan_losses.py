@@ -28,10 +28,15 @@ import jax.numpy as jnp
 LOSSES = ("bce", "wgan", "wgan-gp", "hinge")
 
 
-def bce_d_loss(real: jax.Array, fake: jax.Array) -> jax.Array:
-    """Minimax discriminator loss: -E[log sigmoid(real)] - E[log(1 - sigmoid(fake))]. ``[B], [B] -> []``."""
+def bce_d_loss(real: jax.Array, fake: jax.Array, smoothing: float = 0.0) -> jax.Array:
+    """Minimax discriminator loss: -E[log sigmoid(real)] - E[log(1 - sigmoid(fake))]. ``[B], [B] -> []``.
+
+    ``smoothing`` s: one-sided label smoothing (Salimans et al. 2016), the real target is 1 - s,
+    i.e. the real term is E[(1 - s) softplus(-real) + s softplus(real)]; fakes keep target 0.
+    """
     chex.assert_rank([real, fake], 1)
-    return jnp.mean(jax.nn.softplus(-real)) + jnp.mean(jax.nn.softplus(fake))
+    real_term = (1.0 - smoothing) * jax.nn.softplus(-real) + smoothing * jax.nn.softplus(real)
+    return jnp.mean(real_term) + jnp.mean(jax.nn.softplus(fake))
 
 
 def bce_g_loss(fake: jax.Array) -> jax.Array:
@@ -58,10 +63,11 @@ def hinge_d_loss(real: jax.Array, fake: jax.Array) -> jax.Array:
     return jnp.mean(jax.nn.relu(1.0 - real)) + jnp.mean(jax.nn.relu(1.0 + fake))
 
 
-def d_loss(loss: str, real: jax.Array, fake: jax.Array) -> jax.Array:
-    """The discriminator loss of ``loss`` (without the gradient penalty, added by the caller)."""
+def d_loss(loss: str, real: jax.Array, fake: jax.Array, smoothing: float = 0.0) -> jax.Array:
+    """The discriminator loss of ``loss`` (without the gradient penalty, added by the caller);
+    ``smoothing``: bce's one-sided label smoothing (ignored by the other losses)."""
     if loss == "bce":
-        return bce_d_loss(real, fake)
+        return bce_d_loss(real, fake, smoothing)
     if loss in ("wgan", "wgan-gp"):
         return wgan_d_loss(real, fake)
     if loss == "hinge":

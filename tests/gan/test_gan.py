@@ -86,6 +86,14 @@ def test_generator_weight_average_hand_computed_and_used_for_samples(data):
         gan.validate(gan.GANConfig(ema=1.0))
 
 
+def test_label_smoothing_range():
+    assert gan.validate(gan.GANConfig(label_smoothing=0.1)).label_smoothing == 0.1
+    with pytest.raises(ConfigError, match="label_smoothing=0.6"):
+        gan.validate(gan.GANConfig(label_smoothing=0.6))
+    with pytest.raises(ConfigError, match="label_smoothing=0.1.*unless loss='bce'"):
+        gan.validate(gan.GANConfig(loss="hinge", label_smoothing=0.1))
+
+
 def test_seeds_reproduce_and_differ_without_recompiling(data):
     tr = gan.make_trainer(gan.GANConfig(**SMALL), data)
     traces = []

@@ -24,6 +24,16 @@ def test_bce_losses_hand_computed():
     np.testing.assert_allclose(L.bce_d_loss(jnp.array([-200.0]), jnp.array([200.0])), 400.0, rtol=1e-6)
 
 
+def test_bce_label_smoothing_hand_computed():
+    # real logit ln 3 (sigmoid 3/4), target 0.9: -(0.9 log 3/4 + 0.1 log 1/4); fake logit 0: log 2
+    expected = -(0.9 * math.log(0.75) + 0.1 * math.log(0.25)) + math.log(2.0)
+    np.testing.assert_allclose(L.bce_d_loss(jnp.array([LN3]), jnp.array([0.0]), 0.1), expected, rtol=1e-6)
+    np.testing.assert_allclose(L.d_loss("bce", jnp.array([LN3]), jnp.array([0.0]), 0.1), expected, rtol=1e-6)
+    # the smoothed loss is minimised at sigmoid(real) = 0.9, not at 1
+    grad = jax.grad(lambda r: L.bce_d_loss(r, jnp.array([0.0]), 0.1))(jnp.array([math.log(9.0)]))
+    np.testing.assert_allclose(grad, 0.0, atol=1e-6)
+
+
 def test_wgan_and_hinge_hand_computed():
     real, fake = jnp.array([1.0, 3.0]), jnp.array([-1.0, 0.5])
     np.testing.assert_allclose(L.wgan_d_loss(real, fake), -0.25 - 2.0)
