@@ -12,6 +12,8 @@
 * ``augment``: DiffAugment (Zhao et al. 2020) of every image the discriminator sees, real
   and fake, in both updates (:mod:`jaxgen.generative.augment`): against D memorising a small
   training set.
+* ``r1_weight``: the R1 penalty on the discriminator's input gradient at real images
+  (Mescheder et al. 2018), another brake on a discriminator that memorises a small set.
 * ``label_smoothing``: one-sided label smoothing of the bce discriminator's real target
   (Salimans et al. 2016), a brake on an over-confident discriminator.
 * ``ema``: an exponential moving average of the generator's weights (Yazici et al. 2019), kept
@@ -114,6 +116,7 @@ class GANConfig:
     gp_weight: float = C.traced(10.0, "wgan-gp: weight lambda of the gradient penalty")
     augment: str = C.static("none", "DiffAugment of D's inputs, real and fake: none, translation (1/8 of the side), cutout (half the side) or translation,cutout", A.POLICIES)
     augment_p: float = C.static(1.0, "probability that each augmentation is applied to an image (1: DiffAugment; < 1: ADA-style, less leaking into G)")
+    r1_weight: float = C.static(0.0, "gamma of the R1 penalty gamma/2 E|grad D(real)|^2 on the discriminator (0: none; e.g. 1 to 10)")
     label_smoothing: float = C.static(0.0, "bce: one-sided label smoothing, D's target for real images is 1 - this (0: none; e.g. 0.1)")
     ema: float = C.static(0.0, "decay of a moving average of G's weights used for samples and evaluation (0: none; e.g. 0.999)")
 
@@ -164,6 +167,7 @@ def validate(config: GANConfig, num_examples: int | None = None) -> GANConfig:
     C.require(config, "lr_d", 0 <= config.lr_d < 1, "0 (by loss) or a number in (0, 1)")
     C.require(config, "clip", config.clip > 0, "a number > 0")
     C.require(config, "gp_weight", config.gp_weight >= 0, "a number >= 0")
+    C.require(config, "r1_weight", config.r1_weight >= 0, "a number >= 0")
     C.require(config, "label_smoothing", 0 <= config.label_smoothing < 0.5 and (config.label_smoothing == 0 or config.loss == "bce"),
               "a number in [0, 0.5), and 0 unless loss='bce'")
     C.require(config, "ema", 0 <= config.ema < 1, "0 (no average) or a decay in (0, 1)")
@@ -295,6 +299,10 @@ def d_update(state: GANState, real: jax.Array, labels: jax.Array | None, key: ja
             gp = L.gradient_penalty(lambda xx: d_forward(d, params, aux, xx, y)[0], xh)
             loss = loss + hp["gp_weight"] * gp
             m["gp"] = gp
+        if cfg.r1_weight > 0:
+            r1 = L.r1_penalty(lambda xx: d_forward(d, params, d.aux, xx, y)[0], real)
+            loss = loss + cfg.r1_weight * r1
+            m["r1"] = r1
         return loss, (aux, m)
 
     grads, (aux, m) = jax.grad(loss_fn, has_aux=True)(d.params)

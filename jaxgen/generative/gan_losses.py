@@ -91,15 +91,26 @@ def interpolate(key: jax.Array, real: jax.Array, fake: jax.Array) -> jax.Array:
     return eps * real + (1.0 - eps) * fake
 
 
+def input_grad_sq_norms(critic: Callable[[jax.Array], jax.Array], x: jax.Array) -> jax.Array:
+    """|grad_x critic(x)_i|_2^2 per example of ``x`` [B, ...] -> [B] (the gradient of the sum over
+    the batch: each example's own input gradient when examples are independent)."""
+    grads = jax.grad(lambda xx: jnp.sum(critic(xx)))(x)
+    return jnp.sum(grads.reshape(grads.shape[0], -1) ** 2, axis=-1)
+
+
 def gradient_penalty(critic: Callable[[jax.Array], jax.Array], x: jax.Array) -> jax.Array:
     """E[(|grad_x critic(x)|_2 - 1)^2] over the examples of ``x`` [B, ...] (Gulrajani et al. 2017).
 
-    ``critic`` maps ``[B, ...] -> [B]`` with examples independent (no batch norm), so the
-    gradient of the sum gives each example's own input gradient.
+    ``critic`` maps ``[B, ...] -> [B]`` with examples independent (no batch norm).
     """
-    grads = jax.grad(lambda xx: jnp.sum(critic(xx)))(x)
-    norms = jnp.sqrt(jnp.sum(grads.reshape(grads.shape[0], -1) ** 2, axis=-1) + 1e-12)
+    norms = jnp.sqrt(input_grad_sq_norms(critic, x) + 1e-12)
     return jnp.mean((norms - 1.0) ** 2)
+
+
+def r1_penalty(critic: Callable[[jax.Array], jax.Array], real: jax.Array) -> jax.Array:
+    """R1 (Mescheder et al. 2018): 0.5 E[|grad_x D(x)|_2^2] on real images ``[B, ...]``; the caller
+    multiplies by gamma. With batch norm in D the gradient is that of the batch's summed score."""
+    return 0.5 * jnp.mean(input_grad_sq_norms(critic, real))
 
 
 def clip_weights(params, c: jax.Array):

@@ -50,6 +50,7 @@ def test_bad_configs_one_sentence(data):
 @pytest.mark.parametrize("loss,extra", [("bce", {}), ("wgan", {"conditional": True, "n_critic": 2}),
                                         ("wgan-gp", {"sn": True, "n_critic": 2, "augment": "translation,cutout"}),
                                         ("bce", {"augment": "translation", "augment_p": 0.3}),
+                                        ("bce", {"r1_weight": 5.0, "label_smoothing": 0.1}),
                                         ("hinge", {"sn": True, "conditional": True, "cond_d": "concat"})])
 def test_every_variant_steps(loss, extra, data):
     tr = gan.make_trainer(gan.GANConfig(**SMALL, loss=loss, **extra), data)
@@ -58,6 +59,7 @@ def test_every_variant_steps(loss, extra, data):
     assert all(np.isfinite(float(v)) for v in m.values())
     assert int(s1.step) == 1 and int(s1.d.step) == tr.config.n_critic and int(s1.g.step) == 1
     assert ("gp" in m) == (loss == "wgan-gp") and float(m.get("gp", 0)) >= 0
+    assert ("r1" in m) == ("r1_weight" in extra) and float(m.get("r1", 0)) >= 0
     if loss == "wgan":
         assert max(float(jnp.max(jnp.abs(p))) for p in jax.tree_util.tree_leaves(s1.d.params)) <= 0.01 + 1e-7
     if extra.get("sn"):

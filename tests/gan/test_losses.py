@@ -45,6 +45,14 @@ def test_wgan_and_hinge_hand_computed():
     np.testing.assert_allclose(L.d_accuracy(jnp.array([1.0, -1.0]), jnp.array([-1.0, -2.0])), 0.75)
 
 
+def test_r1_penalty_hand_computed():
+    # critic 0.5 |x|^2: grad = x; |grad|^2 = 25 and 1 -> 0.5 * mean = 6.5
+    x = jnp.array([[3.0, 4.0], [0.0, 1.0]])
+    np.testing.assert_allclose(L.r1_penalty(lambda z: 0.5 * jnp.sum(z**2, -1), x), 6.5, rtol=1e-5)
+    # a constant critic has no input gradient
+    np.testing.assert_allclose(L.r1_penalty(lambda z: jnp.zeros(z.shape[0]), x), 0.0, atol=1e-12)
+
+
 def test_gradient_penalty_hand_computed():
     # critic 0.5 |x|^2: grad = x; |x| = 5 and 1 -> mean((5-1)^2, (1-1)^2) = 8
     x = jnp.array([[3.0, 4.0], [0.0, 1.0]])
