@@ -221,3 +221,30 @@ def test_run_written_before_an_option_existed_still_matches_at_that_options_defa
         ck.check_same_config(tmp_path, New(width=8, augment="translation"))
     with pytest.raises(CheckpointError, match="width"):
         ck.check_same_config(tmp_path, New(width=16))
+
+
+def test_resume_may_extend_only_the_fields_a_config_lists(tmp_path):
+    import dataclasses
+    from typing import ClassVar
+
+    from jaxgen.core import checkpoint as ck
+    from jaxgen.core import config as C
+
+    @dataclasses.dataclass(frozen=True)
+    class Extendable:
+        RESUME_MAY_CHANGE: ClassVar[tuple] = ("epochs",)
+        width: int = C.static(4, "width")
+        epochs: int = C.static(5, "run length")
+
+    @dataclasses.dataclass(frozen=True)
+    class Fixed:
+        width: int = C.static(4, "width")
+        epochs: int = C.static(5, "run length")
+
+    ck.write_config(tmp_path / "a", Extendable(epochs=5))
+    ck.check_same_config(tmp_path / "a", Extendable(epochs=50))  # a longer run: accepted
+    with pytest.raises(CheckpointError, match="width"):
+        ck.check_same_config(tmp_path / "a", Extendable(width=8, epochs=50))
+    ck.write_config(tmp_path / "b", Fixed(epochs=5))
+    with pytest.raises(CheckpointError, match="epochs"):
+        ck.check_same_config(tmp_path / "b", Fixed(epochs=50))

@@ -6,6 +6,7 @@ config is refused with a sentence naming the differing fields. No pickle anywher
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 from typing import Any
@@ -44,9 +45,14 @@ def read_config(run_dir: Path) -> dict:
 
 def _same_when_rebuilt(saved: dict, config, fp: str) -> bool:
     """True if the stored options, rebuilt with today's defaults for options added since
-    (and without retired ones at their neutral value), give ``config``'s fingerprint."""
+    (and without retired ones at their neutral value), give ``config``'s fingerprint.
+
+    Fields the config class lists in ``RESUME_MAY_CHANGE`` (a run length that no schedule
+    depends on, e.g. a GAN's ``epochs``) take ``config``'s value: a resumed run may be extended."""
     try:
-        return cfgmod.fingerprint(cfgmod.from_dict(type(config), saved.get("config", {}))) == fp
+        old = cfgmod.from_dict(type(config), saved.get("config", {}))
+        free = {f: getattr(config, f) for f in getattr(type(config), "RESUME_MAY_CHANGE", ())}
+        return cfgmod.fingerprint(dataclasses.replace(old, **free)) == fp
     except (ConfigError, TypeError, ValueError):
         return False
 

@@ -52,6 +52,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import math
+from typing import ClassVar
 
 import jax
 import jax.numpy as jnp
@@ -90,6 +91,9 @@ class GANConfig:
 
     Fields left at their "by loss" value (0 / -1 / "auto") take the loss's published
     defaults (``LOSS_DEFAULTS``) through :func:`resolve`."""
+
+    #: no schedule depends on the run length, so ``--resume`` may extend a run to more epochs
+    RESUME_MAY_CHANGE: ClassVar[tuple] = ("epochs",)
 
     arch: str = C.static("dcgan", "dcgan (strided convs) or mlp", ARCHS)
     loss: str = C.static("bce", "bce (minimax, non-saturating G), wgan (clipping), wgan-gp (gradient penalty) or hinge", L.LOSSES)
