@@ -43,7 +43,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxgen.nets.conv import subpixel_conv_transpose, upsample2x
+from jaxgen.nets.conv import depth_to_space2, subpixel_phases, upsample2x
 
 INIT = nn.initializers.normal(0.02)
 MLP_INIT = nn.initializers.lecun_normal()
@@ -146,11 +146,10 @@ def upconv3_crop(x: jax.Array, kernel: jax.Array, bias: jax.Array | None = None)
 
     Equal to ``nn.ConvTranspose(F, (3, 3), (2, 2), padding=((1, 1), (1, 1)))`` with
     ``kernel [3, 3, C, F]``: the kernel zero-padded to 4x4 at the front of each spatial axis
-    gives the same phases in the sub-pixel form, whose last row and column are dropped.
+    gives the same phases in the sub-pixel form (its zero taps skipped), whose last row and
+    column are dropped.
     """
-    k4 = jnp.pad(kernel, ((1, 0), (1, 0), (0, 0), (0, 0)))
-    y = subpixel_conv_transpose(x, k4, bias)
-    return y[:, :-1, :-1]
+    return depth_to_space2(subpixel_phases(x, kernel, front=1), bias)[:, :-1, :-1]
 
 
 class UpConv3(nn.Module):
