@@ -235,6 +235,9 @@ def run(
         mode, compile_s, probe = choose_mode(trainer, state)
     if run_dir is not None and not resume:
         ckpt.write_config(run_dir, cfg, {"chunk_mode": mode, "chunk_steps": chunk_steps, "probe_s_per_step": probe})
+    elif run_dir is not None:
+        # the stored options as resumed (e.g. a GAN run extended to more epochs), same extras
+        ckpt.write_config(run_dir, cfg, {k: v for k, v in blob.items() if k not in ("type", "fingerprint", "config")})
 
     chunker = _Chunker(trainer, mode)
     start = step_of(state)

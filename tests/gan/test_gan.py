@@ -7,7 +7,7 @@ import pytest
 
 from jaxgen.core import runner
 from jaxgen.core.checkpoint import Checkpointer
-from jaxgen.core.errors import ConfigError, DivergenceError
+from jaxgen.core.errors import CheckpointError, ConfigError, DivergenceError
 from jaxgen.core.sweep import sweep
 from jaxgen.generative import gan
 
@@ -157,3 +157,19 @@ def test_short_learning_run_discriminator_accuracy_and_falling_fid(mnist_small, 
     fid1 = evaluate_generator(res.state, ev)["fid"]
     assert res.history[0]["d_acc"] > 0.7, res.history[0]  # D separates real from early fakes
     assert fid1 < 0.7 * fid0, (fid0, fid1, ev.floor)  # measured: 1089 -> ~560 after 320 steps
+
+
+def test_resume_extends_a_run_to_more_epochs(data, tmp_path):
+    import dataclasses
+    import json
+
+    cfg = gan.GANConfig(**SMALL)
+    tr1 = gan.make_trainer(cfg, data)
+    runner.run(tr1, 0, run_dir=tmp_path, progress=False, mode="loop")
+    tr2 = gan.make_trainer(dataclasses.replace(cfg, epochs=2), data)
+    res = runner.run(tr2, 0, run_dir=tmp_path, progress=False, resume=True)
+    assert int(res.state.step) == 2 * tr1.steps_per_epoch
+    assert json.loads((tmp_path / "config.json").read_text())["config"]["epochs"] == 2  # the run as extended
+    with pytest.raises(CheckpointError, match="z_dim"):  # anything else is still refused
+        runner.run(gan.make_trainer(dataclasses.replace(cfg, epochs=3, z_dim=8), data), 0, run_dir=tmp_path,
+                   progress=False, resume=True)
