@@ -19,6 +19,10 @@
 * ``ema``: an exponential moving average of the generator's weights (Yazici et al. 2019), kept
   in the generator's ``aux["ema"]`` (so in the train state and its checkpoints) and used for
   samples and evaluation; 0 (the default) keeps none, and the state is as without the field.
+* ``lr_decay_start``: from that epoch on, both learning rates fall linearly to 0 at the end of
+  the last epoch (:func:`lr_factor`); 0 (the default) keeps them constant. The rates live in
+  the optimisers' injected hyperparameters, so ``train_step`` uses whatever rate the state
+  holds and the epoch-wise trainer step (``data_step``) sets it from the schedule.
 
 One iteration (``train_step``) = ``n_critic`` discriminator updates (each on its own real
 minibatch) + one generator update. Optimiser defaults follow the loss (``resolve``): Adam(2e-4,
@@ -92,8 +96,9 @@ class GANConfig:
     Fields left at their "by loss" value (0 / -1 / "auto") take the loss's published
     defaults (``LOSS_DEFAULTS``) through :func:`resolve`."""
 
-    #: no schedule depends on the run length, so ``--resume`` may extend a run to more epochs
-    RESUME_MAY_CHANGE: ClassVar[tuple] = ("epochs",)
+    #: ``--resume`` may extend a run to more epochs and start (or move) the learning-rate
+    #: decay: the only schedule is ``lr_factor``, a function of the step and these two fields
+    RESUME_MAY_CHANGE: ClassVar[tuple] = ("epochs", "lr_decay_start")
 
     arch: str = C.static("dcgan", "dcgan (strided convs) or mlp", ARCHS)
     loss: str = C.static("bce", "bce (minimax, non-saturating G), wgan (clipping), wgan-gp (gradient penalty) or hinge", L.LOSSES)
@@ -123,6 +128,7 @@ class GANConfig:
     r1_weight: float = C.static(0.0, "gamma of the R1 penalty gamma/2 E|grad D(real)|^2 on the discriminator (0: none; e.g. 1 to 10)")
     label_smoothing: float = C.static(0.0, "bce: one-sided label smoothing, D's target for real images is 1 - this (0: none; e.g. 0.1)")
     ema: float = C.static(0.0, "decay of a moving average of G's weights used for samples and evaluation (0: none; e.g. 0.999)")
+    lr_decay_start: int = C.static(0, "epoch from which both learning rates fall linearly to 0 at the end of the last epoch (0: constant rates)")
 
     @property
     def image_shape(self) -> tuple[int, int, int]:
@@ -175,6 +181,8 @@ def validate(config: GANConfig, num_examples: int | None = None) -> GANConfig:
     C.require(config, "label_smoothing", 0 <= config.label_smoothing < 0.5 and (config.label_smoothing == 0 or config.loss == "bce"),
               "a number in [0, 0.5), and 0 unless loss='bce'")
     C.require(config, "ema", 0 <= config.ema < 1, "0 (no average) or a decay in (0, 1)")
+    C.require(config, "lr_decay_start", isinstance(config.lr_decay_start, int) and 0 <= config.lr_decay_start < config.epochs,
+              f"0 (constant rates) or a whole epoch below epochs ({config.epochs})")
     r = resolve(config)
     if r.loss == "wgan-gp" and r.arch == "dcgan" and r.d_norm == "batch":
         raise ConfigError("d_norm='batch' is not accepted with loss='wgan-gp' (the per-example gradient penalty "
@@ -387,8 +395,30 @@ def draw_batch(state: GANState, data: dict) -> dict:
     return {"real": shard_batch(to_signed(data["images"][idx])), "labels": data["labels"][idx]}
 
 
+def lr_factor(config: GANConfig, step: jax.Array, steps_per_epoch: int) -> jax.Array:
+    """Multiplier of both base learning rates at iteration ``step`` (float32 scalar): 1 before
+    epoch ``lr_decay_start``, then linear down to 0 at iteration ``epochs * steps_per_epoch``."""
+    if config.lr_decay_start <= 0:
+        return jnp.ones((), jnp.float32)
+    start, end = config.lr_decay_start * steps_per_epoch, config.epochs * steps_per_epoch
+    t = jnp.asarray(step, jnp.float32)
+    return jnp.clip((end - t) / (end - start), 0.0, 1.0)
+
+
+def with_learning_rates(state: GANState, factor: jax.Array) -> GANState:
+    """``state`` whose optimisers use ``factor`` times the base rates ``hparams["lr_g" / "lr_d"]``."""
+    def set_lr(p: Player, base) -> Player:
+        opt = p.opt_state
+        return p.replace(opt_state=opt._replace(hyperparams={**opt.hyperparams, "learning_rate": base * factor}))
+    return state.replace(g=set_lr(state.g, state.hparams["lr_g"]), d=set_lr(state.d, state.hparams["lr_d"]))
+
+
 def data_step(state: GANState, data: dict) -> tuple[GANState, dict]:
-    """One iteration on device-resident data (the Trainer's step)."""
+    """One iteration on device-resident data (the Trainer's step), at the scheduled learning rates."""
+    cfg = state.config
+    if cfg.lr_decay_start > 0:
+        spe = cfg.steps_per_epoch(int(data["images"].shape[0]))
+        state = with_learning_rates(state, lr_factor(cfg, state.step, spe))
     return train_step(state, draw_batch(state, data))
 
 

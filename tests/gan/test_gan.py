@@ -96,6 +96,26 @@ def test_label_smoothing_range():
         gan.validate(gan.GANConfig(loss="hinge", label_smoothing=0.1))
 
 
+def test_linear_learning_rate_decay_hand_computed(data):
+    cfg = gan.GANConfig(**{**SMALL, "epochs": 4}, lr_decay_start=2)
+    got = [float(gan.lr_factor(cfg, t, 10)) for t in (0, 20, 30, 35, 40, 45)]
+    np.testing.assert_allclose(got, [1, 1, 0.5, 0.25, 0, 0], atol=1e-7)
+    assert float(gan.lr_factor(gan.GANConfig(**SMALL), 10**6, 10)) == 1.0  # 0: constant rates
+    # 640 images / batch 32 = 20 iterations per epoch; decay over epoch 2 of 2: at iteration 30, 1/2 of the rate
+    decayed, constant = (gan.make_trainer(gan.GANConfig(**{**SMALL, "epochs": 2}, lr_decay_start=k), data) for k in (1, 0))
+    s0, s0c = (t.init(jax.random.PRNGKey(0), None).replace(step=jnp.int32(30)) for t in (decayed, constant))
+    s_dec, _ = jax.jit(decayed.step)(s0, decayed.data)
+    s_con, _ = jax.jit(constant.step)(s0c, constant.data)
+    assert float(s_dec.g.opt_state.hyperparams["learning_rate"]) == pytest.approx(1e-4)
+    # the same batch and gradients: D's first Adam update scales with the rate
+    for a, b, c in zip(*(jax.tree_util.tree_leaves(s.d.params) for s in (s0, s_dec, s_con))):
+        np.testing.assert_allclose(b - a, 0.5 * (c - a), rtol=1e-4, atol=1e-7)  # float32 rounding of the params
+    s_end, _ = jax.jit(decayed.step)(s0.replace(step=jnp.int32(40)), decayed.data)  # past the end: rate 0
+    assert all(np.array_equal(a, b) for a, b in zip(jax.tree_util.tree_leaves(s0.d.params), jax.tree_util.tree_leaves(s_end.d.params)))
+    with pytest.raises(ConfigError, match=r"lr_decay_start=5 is out of range.*below epochs \(5\)"):
+        gan.validate(gan.GANConfig(epochs=5, lr_decay_start=5))
+
+
 def test_seeds_reproduce_and_differ_without_recompiling(data):
     tr = gan.make_trainer(gan.GANConfig(**SMALL), data)
     traces = []
@@ -166,10 +186,12 @@ def test_resume_extends_a_run_to_more_epochs(data, tmp_path):
     cfg = gan.GANConfig(**SMALL)
     tr1 = gan.make_trainer(cfg, data)
     runner.run(tr1, 0, run_dir=tmp_path, progress=False, mode="loop")
-    tr2 = gan.make_trainer(dataclasses.replace(cfg, epochs=2), data)
+    tr2 = gan.make_trainer(dataclasses.replace(cfg, epochs=2, lr_decay_start=1), data)  # longer, decaying
     res = runner.run(tr2, 0, run_dir=tmp_path, progress=False, resume=True)
     assert int(res.state.step) == 2 * tr1.steps_per_epoch
-    assert json.loads((tmp_path / "config.json").read_text())["config"]["epochs"] == 2  # the run as extended
+    stored = json.loads((tmp_path / "config.json").read_text())["config"]
+    assert (stored["epochs"], stored["lr_decay_start"]) == (2, 1)  # the run as extended
+    assert float(res.state.g.opt_state.hyperparams["learning_rate"]) < 2e-4 / tr1.steps_per_epoch
     with pytest.raises(CheckpointError, match="z_dim"):  # anything else is still refused
         runner.run(gan.make_trainer(dataclasses.replace(cfg, epochs=3, z_dim=8), data), 0, run_dir=tmp_path,
                    progress=False, resume=True)
