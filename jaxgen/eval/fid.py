@@ -57,6 +57,13 @@ def softmax(logits: np.ndarray) -> np.ndarray:
     return e / e.sum(-1, keepdims=True)
 
 
+def code_purity(codes: np.ndarray, classes: np.ndarray) -> float:
+    """Share of samples whose class ``[N]`` is the most common class of their code ``[N]``
+    (1: every code is one digit; the unsupervised-clustering accuracy of InfoGAN's codes)."""
+    hits = sum(np.bincount(classes[codes == c]).max() for c in np.unique(codes))
+    return float(hits / len(codes))
+
+
 def classifier_score(probs: np.ndarray) -> float:
     """exp(mean_x KL(p(y|x) || p(y))) with p(y) the mean of ``probs [N, K]``."""
     p = np.clip(np.asarray(probs, np.float64), 1e-12, 1.0)
@@ -90,25 +97,28 @@ class MnistEvaluator:
         self.real_label_acc = (float(np.mean(np.argmax(la, -1) == np.asarray(test_labels[:n])))
                                if test_labels is not None else None)
 
-    def __call__(self, images01: np.ndarray, labels: np.ndarray | None = None) -> dict:
-        """Metrics of generated images in [0, 1] ``[N, 28, 28, 1]`` (N = n for a comparable FID)."""
+    def __call__(self, images01: np.ndarray, labels: np.ndarray | None = None, codes: np.ndarray | None = None) -> dict:
+        """Metrics of generated images in [0, 1] ``[N, 28, 28, 1]`` (N = n for a comparable FID);
+        ``labels [N]``: requested digits (label accuracy); ``codes [N]``: InfoGAN codes (purity)."""
         logits, feats = self.clf.logits_and_features(np.asarray(images01, np.float32))
         out = {"fid": frechet_distance(*gaussian_stats(feats), *self.ref_stats), "fid_floor": self.floor,
                "score": classifier_score(softmax(logits)), "score_real": self.real_score}
         if labels is not None:
             out["label_acc"] = float(np.mean(np.argmax(logits, -1) == np.asarray(labels)))
+        if codes is not None:
+            out["code_purity"] = code_purity(np.asarray(codes), np.argmax(logits, -1))
         return out
 
 
 def evaluate_generator(state, evaluator: MnistEvaluator, key=None, n: int | None = None) -> dict:
     """Draw ``n`` (default ``evaluator.n``) samples from a GAN state and score them; a
-    conditional GAN gets balanced requested labels and its label accuracy."""
+    conditional GAN gets balanced requested labels and its label accuracy, an InfoGAN balanced
+    codes and their purity."""
     from jaxgen.generative import gan
 
     n = n or evaluator.n
     key = jax.random.PRNGKey(1234) if key is None else key
-    labels = None
-    if state.config.conditional:
-        labels = np.arange(n) % state.config.num_classes
+    cfg = state.config
+    labels = np.arange(n) % cfg.g_classes if cfg.g_classes else None  # balanced labels / codes
     imgs = np.asarray(jax.jit(gan.sample, static_argnums=2)(state, key, n, labels))
-    return evaluator(imgs, labels)
+    return evaluator(imgs, labels if cfg.conditional else None, labels if cfg.info_codes else None)

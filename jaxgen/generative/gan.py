@@ -19,6 +19,11 @@
 * ``ema``: an exponential moving average of the generator's weights (Yazici et al. 2019), kept
   in the generator's ``aux["ema"]`` (so in the train state and its checkpoints) and used for
   samples and evaluation; 0 (the default) keeps none, and the state is as without the field.
+* ``info_codes``: InfoGAN (Chen et al. 2016) for the unconditional GAN: G also takes a
+  categorical code c ~ U{0..info_codes-1} (one-hot, appended to z), a Q head on D's last features predicts c from G(z, c), and both players add
+  ``info_weight`` x the cross-entropy of that prediction (the mutual-information lower bound).
+  No labels are used; on MNIST the codes tend to become the digits, which keeps G from
+  spending samples on the boundaries between classes.
 * ``lr_decay_start``: from that epoch on, both learning rates fall linearly to 0 at the end of
   the last epoch (:func:`lr_factor`); 0 (the default) keeps them constant. The rates live in
   the optimisers' injected hyperparameters, so ``train_step`` uses whatever rate the state
@@ -128,11 +133,19 @@ class GANConfig:
     r1_weight: float = C.static(0.0, "gamma of the R1 penalty gamma/2 E|grad D(real)|^2 on the discriminator (0: none; e.g. 1 to 10)")
     label_smoothing: float = C.static(0.0, "bce: one-sided label smoothing, D's target for real images is 1 - this (0: none; e.g. 0.1)")
     ema: float = C.static(0.0, "decay of a moving average of G's weights used for samples and evaluation (0: none; e.g. 0.999)")
+    info_codes: int = C.static(0, "InfoGAN: size of a categorical latent code given to G and predicted by a Q head on D (0: none; e.g. 10 for MNIST)")
+    info_weight: float = C.static(1.0, "InfoGAN: weight lambda of the code's cross-entropy (the mutual-information term) in both losses")
     lr_decay_start: int = C.static(0, "epoch from which both learning rates fall linearly to 0 at the end of the last epoch (0: constant rates)")
 
     @property
     def image_shape(self) -> tuple[int, int, int]:
         return (self.image_size, self.image_size, self.channels)
+
+    @property
+    def g_classes(self) -> int:
+        """Size of the generator's categorical input: the labels (conditional), the InfoGAN
+        code (``info_codes``), else 0."""
+        return self.num_classes if self.conditional else self.info_codes
 
     def steps_per_epoch(self, num_examples: int) -> int:
         return (num_examples // self.batch_size) // resolve(self).n_critic
@@ -167,6 +180,9 @@ def validate(config: GANConfig, num_examples: int | None = None) -> GANConfig:
     C.require(config, "augment_p", 0 < config.augment_p <= 1, "a probability in (0, 1]")
     choice("image_size", config.image_size, (28, 64))
     choice("channels", config.channels, (1, 3))
+    C.require(config, "info_codes", isinstance(config.info_codes, int) and 0 <= config.info_codes <= 1000
+              and not (config.info_codes and config.conditional), "0 (none) or a whole number up to 1000, and 0 when conditional=True")
+    C.require(config, "info_weight", config.info_weight >= 0, "a number >= 0")
     for name in ("z_dim", "width", "n_power", "epochs", "num_classes"):
         v = getattr(config, name)
         C.require(config, name, isinstance(v, int) and v >= 1, "a whole number >= 1")
@@ -228,11 +244,12 @@ def build(config: GANConfig):
     cfg = resolve(config)
     nc = cfg.num_classes if cfg.conditional else 0
     if cfg.arch == "mlp":
-        g = nets.MLPGenerator(cfg.image_shape, tuple(cfg.mlp_hidden), nc)
-        d = nets.MLPDiscriminator(tuple(reversed(cfg.mlp_hidden)), nc, cfg.cond_d, cfg.sn, cfg.n_power)
+        g = nets.MLPGenerator(cfg.image_shape, tuple(cfg.mlp_hidden), cfg.g_classes, onehot=cfg.info_codes > 0)
+        d = nets.MLPDiscriminator(tuple(reversed(cfg.mlp_hidden)), nc, cfg.cond_d, cfg.sn, cfg.n_power, cfg.info_codes)
     else:
-        g = nets.DCGANGenerator(cfg.image_size, cfg.channels, cfg.width, nc)
-        d = nets.DCGANDiscriminator(cfg.image_size, cfg.width, nc, cfg.cond_d, cfg.d_norm, cfg.sn, cfg.n_power)
+        g = nets.DCGANGenerator(cfg.image_size, cfg.channels, cfg.width, cfg.g_classes, onehot=cfg.info_codes > 0)
+        d = nets.DCGANDiscriminator(cfg.image_size, cfg.width, nc, cfg.cond_d, cfg.d_norm, cfg.sn, cfg.n_power,
+                                    cfg.info_codes)
     return g, d, _optimizer(cfg)
 
 
@@ -275,17 +292,31 @@ def g_forward(g: Player, params, z: jax.Array, y: jax.Array | None, update_stats
 
 
 def d_forward(d: Player, params, aux: dict, x: jax.Array, y: jax.Array | None, update_sn: bool = False):
-    """Discriminator scores [B] and the new ``aux`` (batch stats always, ``u`` if ``update_sn``)."""
+    """Discriminator scores [B], InfoGAN code logits [B, info_codes] (None without a Q head) and
+    the new ``aux`` (batch stats always, ``u`` if ``update_sn``)."""
     mutable = [k for k in aux if k == "batch_stats" or (k == nets.SPECTRAL and update_sn)]
     variables = {"params": params, **aux}
     if not mutable:
-        return d.apply_fn(variables, x, y, train=True, update_sn=False), aux
-    out, new = d.apply_fn(variables, x, y, train=True, update_sn=update_sn, mutable=mutable)
-    return out, {**aux, **new}
+        out, new = d.apply_fn(variables, x, y, train=True, update_sn=False), aux
+    else:
+        out, new = d.apply_fn(variables, x, y, train=True, update_sn=update_sn, mutable=mutable)
+        new = {**aux, **new}
+    scores, q = out if isinstance(out, tuple) else (out, None)
+    return scores, q, new
 
 
 def _labels(cfg: GANConfig, key, n):
-    return jax.random.randint(key, (n,), 0, cfg.num_classes) if cfg.conditional else None
+    """Random generator labels / InfoGAN codes ``int [n]`` (None for a plain GAN)."""
+    return jax.random.randint(key, (n,), 0, cfg.g_classes) if cfg.g_classes else None
+
+
+def _info_term(cfg: GANConfig, q_logits, codes) -> tuple[jax.Array, dict]:
+    """InfoGAN: (info_weight x cross-entropy of the code logits ``[B, K]`` against the codes
+    ``[B]``, metrics ``info_ce`` / ``info_acc``); zero and no metrics without codes."""
+    if not cfg.info_codes:
+        return jnp.zeros(()), {}
+    ce = jnp.mean(optax.softmax_cross_entropy_with_integer_labels(q_logits, codes))
+    return cfg.info_weight * ce, {"info_ce": ce, "info_acc": jnp.mean(jnp.argmax(q_logits, -1) == codes)}
 
 
 def d_update(state: GANState, real: jax.Array, labels: jax.Array | None, key: jax.Array):
@@ -295,17 +326,20 @@ def d_update(state: GANState, real: jax.Array, labels: jax.Array | None, key: ja
     ka = jax.random.fold_in(key, 2)
     y = labels if cfg.conditional else None
     z = jax.random.normal(kz, (real.shape[0], cfg.z_dim))
-    fake = jax.lax.stop_gradient(g_forward(g, g.params, z, y)[0])
+    codes = _labels(cfg, jax.random.fold_in(key, 3), real.shape[0]) if cfg.info_codes else None
+    fake = jax.lax.stop_gradient(g_forward(g, g.params, z, y if cfg.conditional else codes)[0])
     # the penalty interpolates between the augmented real and fake images
     real = A.augment(cfg.augment, jax.random.fold_in(ka, 0), real, cfg.augment_p)
     fake = A.augment(cfg.augment, jax.random.fold_in(ka, 1), fake, cfg.augment_p)
 
     def loss_fn(params):
-        s_real, aux = d_forward(d, params, d.aux, real, y, update_sn=True)
-        s_fake, aux = d_forward(d, params, aux, fake, y)
+        s_real, _, aux = d_forward(d, params, d.aux, real, y, update_sn=True)
+        s_fake, q_fake, aux = d_forward(d, params, aux, fake, y)
         loss = L.d_loss(cfg.loss, s_real, s_fake, cfg.label_smoothing)
         m = {"d_loss": loss, "d_real": jnp.mean(s_real), "d_fake": jnp.mean(s_fake),
              "d_acc": L.d_accuracy(s_real, s_fake)}
+        info, mi = _info_term(cfg, q_fake, codes)
+        loss, m = loss + info, {**m, **mi}
         if cfg.loss == "wgan-gp":
             xh = L.interpolate(kgp, real, fake)
             gp = L.gradient_penalty(lambda xx: d_forward(d, params, aux, xx, y)[0], xh)
@@ -331,13 +365,17 @@ def g_update(state: GANState, key: jax.Array):
     y = _labels(cfg, ky, cfg.batch_size)
     z = jax.random.normal(kz, (cfg.batch_size, cfg.z_dim))
 
+    y_d = y if cfg.conditional else None  # InfoGAN's codes go to G only
+
     def loss_fn(params):
         fake, aux = g_forward(g, params, z, y, update_stats=True)
-        s, _ = d_forward(d, d.params, d.aux, A.augment(cfg.augment, jax.random.fold_in(key, 2), fake, cfg.augment_p), y)
-        return L.g_loss(cfg.loss, s), aux
+        s, q, _ = d_forward(d, d.params, d.aux, A.augment(cfg.augment, jax.random.fold_in(key, 2), fake, cfg.augment_p), y_d)
+        loss = L.g_loss(cfg.loss, s)
+        info, mi = _info_term(cfg, q, y)
+        return loss + info, (aux, {"g_loss": loss, **{"g_" + k: v for k, v in mi.items()}})
 
-    (loss, aux), grads = jax.value_and_grad(loss_fn, has_aux=True)(g.params)
-    return g.apply_gradients(grads=grads).replace(aux=aux), {"g_loss": loss}
+    (_, (aux, m)), grads = jax.value_and_grad(loss_fn, has_aux=True)(g.params)
+    return g.apply_gradients(grads=grads).replace(aux=aux), m
 
 
 def train_step(state: GANState, batch: dict) -> tuple[GANState, dict]:
@@ -347,7 +385,8 @@ def train_step(state: GANState, batch: dict) -> tuple[GANState, dict]:
       batch: ``{"real": float [n_critic, B, H, W, C] in [-1, 1], "labels": int32 [n_critic, B]}``.
     Returns:
       (new state, metrics): d_loss, d_real, d_fake, d_acc (means over the D updates),
-      wdist (= d_real - d_fake), gp (wgan-gp), g_loss.
+      wdist (= d_real - d_fake), gp (wgan-gp), r1 (r1_weight > 0), g_loss (the adversarial
+      part); InfoGAN adds info_ce / info_acc (Q on D's fakes) and g_info_ce / g_info_acc (on G's).
     """
     cfg = state.config
     key = jax.random.fold_in(state.key, state.step)
@@ -456,7 +495,8 @@ def make_train(config: GANConfig, data: dict):
 # --------------------------------------------------------------------------- sampling
 
 def generate(state: GANState, z: jax.Array, labels: jax.Array | None = None, average: bool = True) -> jax.Array:
-    """Images in [-1, 1], ``[N, H, W, C]``, for noise ``z [N, Z]`` (and labels ``int [N]``).
+    """Images in [-1, 1], ``[N, H, W, C]``, for noise ``z [N, Z]`` (and labels or InfoGAN codes
+    ``int [N]``; zeros if None).
 
     Uses the averaged generator weights when the state has them (``config.ema > 0``) and
     ``average`` is True, else the trained ones. Batch-norm statistics come from chunks of
@@ -473,15 +513,16 @@ def generate(state: GANState, z: jax.Array, labels: jax.Array | None = None, ave
     zp = jnp.concatenate([z, z[:pad]]) if pad else z
     yp = jnp.concatenate([y, y[:pad]]) if pad else y
     zs, ys = zp.reshape(chunks, b, -1), yp.reshape(chunks, b)
-    out = jax.lax.map(lambda zy: g_forward(state.g, params, zy[0], zy[1] if cfg.conditional else None)[0],
+    out = jax.lax.map(lambda zy: g_forward(state.g, params, zy[0], zy[1] if cfg.g_classes else None)[0],
                       (zs, ys))
     return out.reshape(chunks * b, *cfg.image_shape)[:n]
 
 
 def sample(state: GANState, key: jax.Array, n: int, labels: jax.Array | None = None) -> jax.Array:
-    """``n`` images in [0, 1] ``[n, H, W, C]`` from z ~ N(0, I) (labels: requested classes, conditional)."""
+    """``n`` images in [0, 1] ``[n, H, W, C]`` from z ~ N(0, I); ``labels`` ``int [n]``: the requested
+    classes (conditional) or codes (InfoGAN), drawn uniformly if None."""
     kz, ky = jax.random.split(key)
     z = jax.random.normal(kz, (n, state.config.z_dim))
-    if labels is None and state.config.conditional:
-        labels = jax.random.randint(ky, (n,), 0, state.config.num_classes)
+    if labels is None:
+        labels = _labels(state.config, ky, n)
     return (generate(state, z, labels) + 1.0) / 2.0

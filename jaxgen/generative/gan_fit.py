@@ -32,16 +32,27 @@ from jaxgen.core.errors import ConfigError
 from jaxgen.core.runner import ChunkInfo
 from jaxgen.generative import gan
 
-GRID = 64  # fixed-noise samples per epoch (8 x 8; conditional: 10 rows of 10)
+GRID = 64  # fixed-noise samples per epoch (8 x 8; conditional / InfoGAN: 10 per label or code)
 PROGRESS_COLS = 10
+MAX_GRID_ROWS = 20  # more labels or codes than this: a plain 8 x 8 grid of random ones
+
+
+def by_row(config: gan.GANConfig) -> bool:
+    """Whether grids show one row of 10 per label (conditional) or code (InfoGAN)."""
+    return 0 < config.g_classes <= MAX_GRID_ROWS
+
+
+def row_title(config: gan.GANConfig) -> str:
+    return ": row = requested digit" if config.conditional else (": row = code" if by_row(config) else "")
 
 
 def fixed_noise(config: gan.GANConfig, seed: int = 7):
-    """(z, labels) of the per-epoch grid: 64 draws, or 10 per digit for a conditional GAN."""
+    """(z, labels) of the per-epoch grid: 64 draws, or 10 per label / code (conditional, InfoGAN)."""
     cfg = gan.resolve(config)
-    n = cfg.num_classes * 10 if cfg.conditional else GRID
+    k = cfg.g_classes
+    n = k * 10 if by_row(cfg) else GRID
     z = jax.random.normal(jax.random.PRNGKey(seed), (n, cfg.z_dim))
-    labels = jnp.repeat(jnp.arange(cfg.num_classes), 10) if cfg.conditional else None
+    labels = jnp.repeat(jnp.arange(k), 10) if by_row(cfg) else (jnp.arange(n) % k if k else None)
     return z, labels
 
 
@@ -64,10 +75,10 @@ class EpochHook:
         out = {"epoch": epoch}
         if self.run_dir is not None:
             x = (np.asarray(self._gen(info.state, self.z, self.labels)) + 1) / 2
-            ncol = 10 if self.cfg.conditional else 8
-            title = f"epoch {epoch} (step {info.step}), fixed noise" + (": row = requested digit" if self.cfg.conditional else "")
+            ncol = 10 if by_row(self.cfg) else 8
+            title = f"epoch {epoch} (step {info.step}), fixed noise" + row_title(self.cfg)
             plotting.save_grid(self.run_dir / f"samples_epoch{epoch:03d}.png", x, ncol, title)
-            row = x[::10][:PROGRESS_COLS] if self.cfg.conditional else x[:PROGRESS_COLS]
+            row = x[::10][:PROGRESS_COLS] if by_row(self.cfg) else x[:PROGRESS_COLS]
             rows = np.concatenate([np.load(self.rows_path), row[None]]) if self.rows_path.exists() else row[None]
             np.save(self.rows_path, rows, allow_pickle=False)
             plotting.save_grid(self.run_dir / "progress.png", rows.reshape(-1, *rows.shape[2:]), PROGRESS_COLS,
@@ -81,12 +92,13 @@ class EpochHook:
 
 def final_plots(state: gan.GANState, history: list, run_dir: Path) -> None:
     cfg = state.config
-    keys = ["d_loss", "g_loss", "d_acc", "wdist", "gp", "fid", "score", "label_acc"]
-    plotting.save_curves(run_dir / "curves.png", history, keys,
-                         f"{cfg.arch} {cfg.loss}{' sn' if cfg.sn else ''}{' conditional' if cfg.conditional else ''}")
-    labels = jnp.arange(64) % cfg.num_classes if cfg.conditional else None
+    keys = ["d_loss", "g_loss", "d_acc", "wdist", "gp", "r1", "info_acc", "fid", "score", "label_acc", "code_purity"]
+    variant = (" sn" if cfg.sn else "") + (" conditional" if cfg.conditional else "") + (f" infogan-{cfg.info_codes}" if cfg.info_codes else "")
+    plotting.save_curves(run_dir / "curves.png", history, keys, f"{cfg.arch} {cfg.loss}{variant}")
+    labels = jnp.arange(64) % cfg.g_classes if cfg.g_classes else None
     x = np.asarray(jax.jit(gan.sample, static_argnums=2)(state, jax.random.PRNGKey(99), 64, labels))
-    plotting.save_grid(run_dir / "samples.png", x, 8, "samples" + (" (requested digit = index mod 10)" if cfg.conditional else ""))
+    what = " (requested digit = index mod 10)" if cfg.conditional else (f" (code = index mod {cfg.g_classes})" if cfg.g_classes else "")
+    plotting.save_grid(run_dir / "samples.png", x, 8, "samples" + what)
 
 
 def fit(
@@ -225,17 +237,18 @@ def cmd_sample_gan(args) -> int:
     state = load_state(run_dir)
     cfg = state.config
     labels = None
+    what = "digit" if cfg.conditional else "code"
     if args.digit is not None:
-        if not cfg.conditional:
-            raise ConfigError(f"--digit={args.digit} needs a conditional GAN; {run_dir} is unconditional.")
-        if not 0 <= args.digit < cfg.num_classes:
-            raise ConfigError(f"--digit={args.digit} is out of range; accepted: 0 to {cfg.num_classes - 1}.")
+        if not cfg.g_classes:
+            raise ConfigError(f"--digit={args.digit} needs a conditional GAN (or an InfoGAN code); {run_dir} has neither.")
+        if not 0 <= args.digit < cfg.g_classes:
+            raise ConfigError(f"--digit={args.digit} is out of range; accepted: 0 to {cfg.g_classes - 1}.")
         labels = jnp.full((args.n,), args.digit)
-    elif cfg.conditional:
-        labels = jnp.arange(args.n) % cfg.num_classes
+    elif cfg.g_classes:
+        labels = jnp.arange(args.n) % cfg.g_classes
     x = np.asarray(jax.jit(gan.sample, static_argnums=2)(state, jax.random.PRNGKey(args.seed), args.n, labels))
     out = Path(args.out or run_dir / "sampled.png")
-    plotting.save_grid(out, x, 10 if cfg.conditional else 8, f"{args.n} samples" + (f" of digit {args.digit}" if args.digit is not None else ""))
+    plotting.save_grid(out, x, 10 if by_row(cfg) else 8, f"{args.n} samples" + (f" of {what} {args.digit}" if args.digit is not None else ""))
     print(f"wrote {out}")
     return 0
 

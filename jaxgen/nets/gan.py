@@ -4,7 +4,8 @@ Shapes (``B`` = batch, ``Z`` = noise size, images in [-1, 1], NHWC):
 
 * generators: ``(z [B, Z], y int[B] | None, train) -> images [B, H, W, C]`` (tanh output);
 * discriminators: ``(x [B, H, W, C], y int[B] | None, train, update_sn) -> scores [B]`` (raw
-  logits / critic values).
+  logits / critic values); with ``q_codes > 0`` (InfoGAN) ``(scores [B], code logits [B, q_codes])``,
+  the code logits from a small Q head on the same last features.
 
 DCGAN (Radford et al. 2016): the generator projects z to a 4x4 tensor, then stride-2
 up-convolutions with batch norm + ReLU and a tanh output; the discriminator is strided 4x4
@@ -21,7 +22,8 @@ zero-padded to 4x4 and the output cropped (:func:`upconv3_crop`, tested equal to
 ``flax.linen.ConvTranspose(f, (3, 3), (2, 2), padding=((1, 1), (1, 1)))``).
 
 Conditional variants (``num_classes > 0``): the generator concatenates a learned label
-embedding to z; the discriminator either projects (Miyato & Koyama 2018:
+embedding to z (or, ``onehot=True``, the one-hot label: InfoGAN's code, whose N(0, 0.02)
+embedding would start ~50x below z and be ignored for hundreds of steps); the discriminator either projects (Miyato & Koyama 2018:
 ``score = psi(h) + <embed(y), h>`` on the last features ``h``) or concatenates the one-hot
 label (to the flattened input for the MLP, as constant planes for the DCGAN).
 
@@ -169,9 +171,13 @@ def _bn(train: bool):
     return nn.BatchNorm(use_running_average=not train, momentum=0.9, epsilon=1e-5, scale_init=bn_scale_init)
 
 
-def _with_label(z, y, num_classes, embed_dim):
+def _with_label(z, y, num_classes, embed_dim, onehot: bool = False):
+    """``z [B, Z]`` with the label's learned embedding ``[B, embed_dim]`` (or its one-hot
+    ``[B, num_classes]``) appended; ``z`` itself without classes."""
     if not num_classes:
         return z
+    if onehot:
+        return jnp.concatenate([z, jax.nn.one_hot(y, num_classes, dtype=z.dtype)], axis=-1)
     return jnp.concatenate([z, nn.Embed(num_classes, embed_dim, embedding_init=INIT, name="label_embed")(y)], axis=-1)
 
 
@@ -195,6 +201,18 @@ class _DHead(nn.Module):
         return score
 
 
+def _q_head(h: jax.Array, codes: int, kernel_init: Callable = INIT) -> jax.Array:
+    """InfoGAN's Q head on a discriminator's last features ``h [B, F]``: dense 128, leaky ReLU,
+    logits ``[B, codes]`` of the categorical code (Chen et al. 2016, sharing D's trunk)."""
+    q = nn.leaky_relu(nn.Dense(128, kernel_init=kernel_init, name="q_hidden")(h), 0.2)
+    return nn.Dense(codes, kernel_init=kernel_init, name="q_out")(q)
+
+
+def _d_out(h, y, head: nn.Module, q_codes: int, update_sn: bool, kernel_init: Callable = INIT):
+    score = head(h, y, update_sn)
+    return (score, _q_head(h, q_codes, kernel_init)) if q_codes else score
+
+
 # --------------------------------------------------------------------------- MLP
 
 class MLPGenerator(nn.Module):
@@ -204,10 +222,11 @@ class MLPGenerator(nn.Module):
     hidden: Sequence[int] = (256, 512, 1024)
     num_classes: int = 0
     embed_dim: int = 10
+    onehot: bool = False
 
     @nn.compact
     def __call__(self, z, y=None, train: bool = True):
-        h = _with_label(z, y, self.num_classes, self.embed_dim)
+        h = _with_label(z, y, self.num_classes, self.embed_dim, self.onehot)
         for f in self.hidden:
             h = nn.leaky_relu(nn.Dense(f, kernel_init=MLP_INIT)(h), 0.2)
         x = nn.Dense(int(np.prod(self.image_shape)), kernel_init=MLP_INIT)(h)
@@ -215,13 +234,15 @@ class MLPGenerator(nn.Module):
 
 
 class MLPDiscriminator(nn.Module):
-    """Flattened image (+ one-hot label if ``cond="concat"``) -> hidden (leaky ReLU 0.2) -> score ``[B]``."""
+    """Flattened image (+ one-hot label if ``cond="concat"``) -> hidden (leaky ReLU 0.2) -> score ``[B]``
+    (and code logits ``[B, q_codes]`` when ``q_codes > 0``)."""
 
     hidden: Sequence[int] = (1024, 512, 256)
     num_classes: int = 0
     cond: str = "projection"
     sn: bool = False
     n_power: int = 1
+    q_codes: int = 0
 
     @nn.compact
     def __call__(self, x, y=None, train: bool = True, update_sn: bool = False):
@@ -232,7 +253,8 @@ class MLPDiscriminator(nn.Module):
             h = (SNDense(f, n_power=self.n_power, kernel_init=MLP_INIT)(h, update_sn) if self.sn
                  else nn.Dense(f, kernel_init=MLP_INIT)(h))
             h = nn.leaky_relu(h, 0.2)
-        return _DHead(self.num_classes, self.cond, self.sn, self.n_power, MLP_INIT)(h, y, update_sn)
+        return _d_out(h, y, _DHead(self.num_classes, self.cond, self.sn, self.n_power, MLP_INIT), self.q_codes,
+                      update_sn, MLP_INIT)
 
 
 # --------------------------------------------------------------------------- DCGAN
@@ -254,11 +276,12 @@ class DCGANGenerator(nn.Module):
     width: int = 64
     num_classes: int = 0
     embed_dim: int = 10
+    onehot: bool = False
 
     @nn.compact
     def __call__(self, z, y=None, train: bool = True):
         chans = dcgan_channels(self.image_size, self.width)
-        h = _with_label(z, y, self.num_classes, self.embed_dim)
+        h = _with_label(z, y, self.num_classes, self.embed_dim, self.onehot)
         x = nn.Dense(4 * 4 * chans[0], use_bias=False, kernel_init=INIT)(h).reshape(z.shape[0], 4, 4, chans[0])
         x = nn.relu(_bn(train)(x))
         for i, c in enumerate(chans[1:]):
@@ -272,7 +295,8 @@ class DCGANGenerator(nn.Module):
 
 class DCGANDiscriminator(nn.Module):
     """DCGAN discriminator: stride-2 4x4 convolutions (leaky ReLU 0.2), ``norm`` after all but
-    the first, then a dense score. ``[B, S, S, C] -> [B]``."""
+    the first, then a dense score. ``[B, S, S, C] -> [B]`` (and code logits ``[B, q_codes]``
+    when ``q_codes > 0``)."""
 
     image_size: int = 28
     width: int = 64
@@ -281,6 +305,7 @@ class DCGANDiscriminator(nn.Module):
     norm: str = "batch"
     sn: bool = False
     n_power: int = 1
+    q_codes: int = 0
 
     @nn.compact
     def __call__(self, x, y=None, train: bool = True, update_sn: bool = False):
@@ -300,4 +325,4 @@ class DCGANDiscriminator(nn.Module):
                 x = nn.LayerNorm(reduction_axes=(-3, -2, -1))(x)
             x = nn.leaky_relu(x, 0.2)
         h = x.reshape(x.shape[0], -1)
-        return _DHead(self.num_classes, self.cond, self.sn, self.n_power)(h, y, update_sn)
+        return _d_out(h, y, _DHead(self.num_classes, self.cond, self.sn, self.n_power), self.q_codes, update_sn)

@@ -20,6 +20,8 @@ def test_frechet_distance_and_score_hand_computed():
     assert abs(F.frechet_distance(m, np.diag([1.0, 2, 3]), m, np.diag([1.0, 2, 3]))) < 1e-9
     # confident and balanced over K classes -> K; all on one class -> 1; uniform -> 1
     assert abs(F.classifier_score(np.eye(10)) - 10.0) < 1e-6
+    # codes 0: classes 3, 3, 5 (majority 3: 2 hits); code 1: classes 7, 2 (1 hit) -> 3 / 5
+    assert F.code_purity(np.array([0, 0, 0, 1, 1]), np.array([3, 3, 5, 7, 2])) == pytest.approx(0.6)
     assert abs(F.classifier_score(np.tile(np.eye(10)[3], (5, 1))) - 1.0) < 1e-6
     assert abs(F.classifier_score(np.full((4, 10), 0.1)) - 1.0) < 1e-9
     # two classes, p(y|x) = (0.75, 0.25) and (0.25, 0.75): KL to (0.5, 0.5) = 0.75 ln 1.5 + 0.25 ln 0.5

@@ -51,6 +51,7 @@ def test_bad_configs_one_sentence(data):
                                         ("wgan-gp", {"sn": True, "n_critic": 2, "augment": "translation,cutout"}),
                                         ("bce", {"augment": "translation", "augment_p": 0.3}),
                                         ("bce", {"r1_weight": 5.0, "label_smoothing": 0.1}),
+                                        ("hinge", {"info_codes": 10, "r1_weight": 1.0}),
                                         ("hinge", {"sn": True, "conditional": True, "cond_d": "concat"})])
 def test_every_variant_steps(loss, extra, data):
     tr = gan.make_trainer(gan.GANConfig(**SMALL, loss=loss, **extra), data)
@@ -60,6 +61,7 @@ def test_every_variant_steps(loss, extra, data):
     assert int(s1.step) == 1 and int(s1.d.step) == tr.config.n_critic and int(s1.g.step) == 1
     assert ("gp" in m) == (loss == "wgan-gp") and float(m.get("gp", 0)) >= 0
     assert ("r1" in m) == ("r1_weight" in extra) and float(m.get("r1", 0)) >= 0
+    assert ("info_ce" in m) == ("g_info_acc" in m) == ("info_codes" in extra)
     if loss == "wgan":
         assert max(float(jnp.max(jnp.abs(p))) for p in jax.tree_util.tree_leaves(s1.d.params)) <= 0.01 + 1e-7
     if extra.get("sn"):
@@ -94,6 +96,23 @@ def test_label_smoothing_range():
         gan.validate(gan.GANConfig(label_smoothing=0.6))
     with pytest.raises(ConfigError, match="label_smoothing=0.1.*unless loss='bce'"):
         gan.validate(gan.GANConfig(loss="hinge", label_smoothing=0.1))
+
+
+def test_infogan_term_hand_computed_and_codes_learned(data):
+    cfg = gan.GANConfig(**SMALL, info_codes=2, info_weight=0.5)
+    logits, codes = jnp.array([[0.0, np.log(3.0)], [0.0, 0.0], [2.0, 0.0]]), jnp.array([1, 0, 0])
+    term, m = gan._info_term(cfg, logits, codes)
+    ce = (-np.log(0.75) + np.log(2.0) - np.log(np.exp(2) / (np.exp(2) + 1))) / 3
+    np.testing.assert_allclose([float(m["info_ce"]), float(term), float(m["info_acc"])], [ce, 0.5 * ce, 1.0], rtol=1e-5)
+    assert gan._info_term(gan.GANConfig(**SMALL), logits, codes)[1] == {}
+    with pytest.raises(ConfigError, match="info_codes=10 is out of range.*0 when conditional=True"):
+        gan.validate(gan.GANConfig(conditional=True, info_codes=10))
+    # G and Q cooperate on the code: within 160 iterations Q reads it from G's images far above chance (1/10)
+    train = gan.make_train(gan.GANConfig(**{**SMALL, "epochs": 8}, info_codes=10, lr_g=1e-3, lr_d=1e-3), data)
+    state, metrics = jax.jit(train)(jax.random.PRNGKey(0))
+    assert float(metrics["g_info_acc"][:20].mean()) < 0.3 and float(metrics["g_info_acc"][-20:].mean()) > 0.7
+    x = gan.sample(state, jax.random.PRNGKey(1), 6, jnp.array([0, 0, 0, 9, 9, 9]))  # codes requested like labels
+    assert x.shape == (6, 28, 28, 1)
 
 
 def test_linear_learning_rate_decay_hand_computed(data):

@@ -52,6 +52,16 @@ def test_generator_and_discriminator_shapes(arch, size, ch, nc, cond):
             assert "spectral" in dv
 
 
+@pytest.mark.parametrize("arch", ["mlp", "dcgan"])
+def test_infogan_q_head_shapes(arch):
+    x = jax.ShapeDtypeStruct((B, 28, 28, 1), jnp.float32)
+    d = nets.MLPDiscriminator((64, 32), q_codes=7) if arch == "mlp" else nets.DCGANDiscriminator(28, 8, q_codes=7)
+    dv = jax.eval_shape(d.init, jax.random.PRNGKey(0), x, None)
+    (s, q), _ = jax.eval_shape(lambda v, x: d.apply(v, x, None, mutable=True), dv, x)
+    assert s.shape == (B,) and q.shape == (B, 7)
+    assert {"q_hidden", "q_out"} <= set(dv["params"])
+
+
 def test_generator_output_is_tanh_bounded_and_init_is_n0_002():
     g = nets.DCGANGenerator(28, 1, width=8, num_classes=10)
     z, y = jax.random.normal(jax.random.PRNGKey(0), (B, Z)), jnp.arange(B)
