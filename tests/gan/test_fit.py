@@ -44,22 +44,24 @@ def test_metric_classifier_accuracy_and_real_data_floor():
     assert ev.floor < 10.0 and ev(shuffled[:2000] / 255.0)["fid"] > 0.0
 
 
-def test_fit_writes_grids_curves_metrics_and_cli_samples(mnist_small, mnist_test_small, tmp_path, capsys):
+@pytest.mark.parametrize("variant,metric", [({"conditional": True}, "label_acc"), ({"info_codes": 10}, "code_purity")])
+def test_fit_writes_grids_curves_metrics_and_cli_samples(variant, metric, mnist_small, mnist_test_small, tmp_path, capsys):
     images, labels = mnist_small
     test_images, test_labels = mnist_test_small
-    cfg = gan.GANConfig(arch="mlp", mlp_hidden=(32, 64), batch_size=50, epochs=2, conditional=True)
+    cfg = gan.GANConfig(arch="mlp", mlp_hidden=(32, 64), batch_size=50, epochs=2, **variant)
     out = fit(cfg, images[:500], labels[:500], test_images=test_images, test_labels=test_labels, run_dir=tmp_path / "r",
               progress=False, mode="loop", eval_n=100)
     rd = tmp_path / "r"
     for name in ("samples_epoch001.png", "samples_epoch002.png", "progress.png", "curves.png", "samples.png", "results.json"):
         assert (rd / name).is_file(), name
     res = json.loads((rd / "results.json").read_text())
-    assert {"fid", "fid_floor", "score", "label_acc", "g_loss", "d_loss"} <= set(res["final"])
+    assert {"fid", "fid_floor", "score", metric, "g_loss", "d_loss"} <= set(res["final"])
+    assert 0 < res["final"][metric] <= 1
     assert np.load(rd / "progress_rows.npy").shape == (2, 10, 28, 28, 1)
     assert main(["sample", str(rd), "--digit", "3", "--n", "10", "--out", str(tmp_path / "threes.png")]) == 0
     assert (tmp_path / "threes.png").is_file()
     assert main(["eval", str(rd), "--n", "100"]) == 0
-    assert '"label_acc"' in capsys.readouterr().out
+    assert f'"{metric}"' in capsys.readouterr().out
     assert main(["sample", str(rd), "--digit", "12"]) == 2
     assert "--digit=12 is out of range" in capsys.readouterr().err
 
