@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 from jaxgen.core.checkpoint import read_config, restore_run
-from jaxgen.core.cli_options import add_config_options, overrides
+from jaxgen.core.cli_options import TRUNCATION_HELP, add_config_options, overrides
 from jaxgen.core.errors import ConfigError, JaxgenError
 
 AE_MODELS = ("vae", "ae", "dae")
@@ -278,6 +278,8 @@ def cmd_sample(args) -> int:
         raise ConfigError(f"{args.run_dir} holds a {kind} run; jaxgen sample takes a VAE or GAN run directory.")
     if args.digit is not None:
         raise ConfigError("--digit needs a conditional GAN run; this is a VAE run.")
+    if args.truncation != 1.0:
+        raise ConfigError(f"--truncation={args.truncation} applies to GAN runs; {args.run_dir} is a VAE run.")
     state = restore_run(Path(args.run_dir), ae.AEConfig, ae.init)
     if not state.config.variational:
         raise ConfigError("jaxgen sample draws from a VAE's prior; an ae/dae run has no prior (use its reconstructions.png).")
@@ -296,8 +298,10 @@ def cmd_eval(args) -> int:
     if kind == "GANConfig":
         from jaxgen.generative.gan_fit import evaluate_run
 
-        print(json.dumps(evaluate_run(args.run_dir, args.n), indent=2))
+        print(json.dumps(evaluate_run(args.run_dir, args.n, truncation=args.truncation), indent=2))
         return 0
+    if args.truncation != 1.0:
+        raise ConfigError(f"--truncation={args.truncation} applies to GAN runs; {args.run_dir} holds a {kind} run.")
     if kind == "AEConfig":
         from jaxgen.data.mnist import load_mnist
         from jaxgen.eval.likelihood import evaluate
@@ -448,6 +452,7 @@ def build_parser() -> argparse.ArgumentParser:
     sm.add_argument("--n", type=int, default=64, help="number of samples")
     sm.add_argument("--digit", type=int, default=None, help="conditional GAN: the requested label (default: all, in turn)")
     sm.add_argument("--seed", type=int, default=0, help="sampling seed")
+    sm.add_argument("--truncation", type=float, default=1.0, help=TRUNCATION_HELP)
     sm.add_argument("--out", default=None, help="PNG path (default RUN_DIR/sampled.png)")
     sm.set_defaults(func=cmd_sample)
 
@@ -458,6 +463,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--episodes", type=int, default=100, help="PPO/REINFORCE: evaluation episodes")
     ev.add_argument("--greedy", action="store_true", help="PPO/REINFORCE: act greedily (mode of the policy)")
     ev.add_argument("--seed", type=int, default=0, help="evaluation seed")
+    ev.add_argument("--truncation", type=float, default=1.0, help=TRUNCATION_HELP)
     ev.set_defaults(func=cmd_eval)
 
     rd = sub.add_parser("render", help="play one episode of a trained PPO/REINFORCE policy into a PNG strip or a GIF")

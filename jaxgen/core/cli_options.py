@@ -4,6 +4,8 @@ from __future__ import annotations
 import argparse
 import dataclasses
 
+TRUNCATION_HELP = "GAN: scale the noise by psi in (0, 1] (truncation trick; 1 = none)"
+
 
 def _field_type(f):
     """argparse ``type`` for a config field (tuples and None-defaults take comma lists)."""

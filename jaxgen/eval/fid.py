@@ -110,15 +110,16 @@ class MnistEvaluator:
         return out
 
 
-def evaluate_generator(state, evaluator: MnistEvaluator, key=None, n: int | None = None) -> dict:
-    """Draw ``n`` (default ``evaluator.n``) samples from a GAN state and score them; a
-    conditional GAN gets balanced requested labels and its label accuracy, an InfoGAN balanced
-    codes and their purity."""
+def evaluate_generator(state, evaluator: MnistEvaluator, key=None, n: int | None = None,
+                       truncation: float = 1.0) -> dict:
+    """Draw ``n`` (default ``evaluator.n``) samples from a GAN state (noise scaled by
+    ``truncation``, see ``gan.sample``) and score them; a conditional GAN gets balanced requested
+    labels and its label accuracy, an InfoGAN balanced codes and their purity."""
     from jaxgen.generative import gan
 
     n = n or evaluator.n
     key = jax.random.PRNGKey(1234) if key is None else key
     cfg = state.config
     labels = np.arange(n) % cfg.g_classes if cfg.g_classes else None  # balanced labels / codes
-    imgs = np.asarray(jax.jit(gan.sample, static_argnums=2)(state, key, n, labels))
+    imgs = np.asarray(jax.jit(gan.sample, static_argnums=2)(state, key, n, labels, truncation))
     return evaluator(imgs, labels if cfg.conditional else None, labels if cfg.info_codes else None)

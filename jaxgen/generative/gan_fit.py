@@ -24,7 +24,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxgen.core.cli_options import add_config_options, overrides
+from jaxgen.core.cli_options import TRUNCATION_HELP, add_config_options, overrides
 from jaxgen.core import checkpoint as ckpt
 from jaxgen.core import config as C
 from jaxgen.core import plotting, runner
@@ -224,7 +224,16 @@ def add_gan_sample_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--n", type=int, default=64, help="number of samples")
     p.add_argument("--digit", type=int, default=None, help="conditional GAN: the requested label (default: all, in turn)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--truncation", type=float, default=1.0, help=TRUNCATION_HELP)
     p.add_argument("--out", default=None, help="PNG path (default RUN_DIR/sampled.png)")
+
+
+def check_truncation(truncation: float) -> float:
+    """``truncation`` if it is a noise scale ψ in (0, 1], else a ConfigError naming it."""
+    if not 0.0 < truncation <= 1.0:
+        raise ConfigError(f"--truncation={truncation} is out of range; accepted: 0 < truncation <= 1 "
+                          "(the noise scale psi; 1 = no truncation).")
+    return float(truncation)
 
 
 def load_state(run_dir: Path) -> gan.GANState:
@@ -234,6 +243,7 @@ def load_state(run_dir: Path) -> gan.GANState:
 
 def cmd_sample_gan(args) -> int:
     run_dir = Path(args.run_dir)
+    truncation = check_truncation(getattr(args, "truncation", 1.0))
     state = load_state(run_dir)
     cfg = state.config
     labels = None
@@ -246,16 +256,20 @@ def cmd_sample_gan(args) -> int:
         labels = jnp.full((args.n,), args.digit)
     elif cfg.g_classes:
         labels = jnp.arange(args.n) % cfg.g_classes
-    x = np.asarray(jax.jit(gan.sample, static_argnums=2)(state, jax.random.PRNGKey(args.seed), args.n, labels))
+    x = np.asarray(jax.jit(gan.sample, static_argnums=2)(state, jax.random.PRNGKey(args.seed), args.n, labels,
+                                                          truncation))
     out = Path(args.out or run_dir / "sampled.png")
-    plotting.save_grid(out, x, 10 if by_row(cfg) else 8, f"{args.n} samples" + (f" of {what} {args.digit}" if args.digit is not None else ""))
+    title = f"{args.n} samples" + (f" of {what} {args.digit}" if args.digit is not None else "")
+    plotting.save_grid(out, x, 10 if by_row(cfg) else 8, title + (f", truncation {truncation:g}" if truncation < 1 else ""))
     print(f"wrote {out}")
     return 0
 
 
-def evaluate_run(run_dir, n: int = 5000, seed: int = 1234) -> dict:
+def evaluate_run(run_dir, n: int = 5000, seed: int = 1234, truncation: float = 1.0) -> dict:
     """MNIST FID / classifier score / label accuracy of a run's latest checkpoint (28x28x1),
-    with the real-data floor and the real score at the same N."""
+    with the real-data floor and the real score at the same N; ``truncation`` scales the noise
+    (see ``gan.sample``)."""
+    truncation = check_truncation(truncation)
     from jaxgen.data.mnist import load_mnist
     from jaxgen.eval.fid import MnistEvaluator, evaluate_generator
 
@@ -264,4 +278,5 @@ def evaluate_run(run_dir, n: int = 5000, seed: int = 1234) -> dict:
         raise ConfigError(f"{run_dir} is a {state.config.image_shape} run; the MNIST metric needs 28x28x1 images.")
     test = load_mnist("test", "auto")
     ev = MnistEvaluator(test.images, n=n, test_labels=test.labels)
-    return {"step": int(state.step), **evaluate_generator(state, ev, jax.random.PRNGKey(seed), n)}
+    out = {"step": int(state.step), **evaluate_generator(state, ev, jax.random.PRNGKey(seed), n, truncation)}
+    return {**out, "truncation": truncation} if truncation < 1 else out

@@ -64,6 +64,16 @@ def test_fit_writes_grids_curves_metrics_and_cli_samples(variant, metric, mnist_
     assert f'"{metric}"' in capsys.readouterr().out
     assert main(["sample", str(rd), "--digit", "12"]) == 2
     assert "--digit=12 is out of range" in capsys.readouterr().err
+    # truncation trick: psi scales the noise of the same draw; psi = 1 is plain sampling
+    state, key, codes = out["state"], jax.random.PRNGKey(3), np.arange(6) % 10
+    z = jax.random.normal(jax.random.split(key)[0], (6, cfg.z_dim))
+    np.testing.assert_allclose(gan.sample(state, key, 6, codes, 0.5), (gan.generate(state, 0.5 * z, codes) + 1) / 2,
+                               atol=1e-6)
+    np.testing.assert_array_equal(gan.sample(state, key, 6, codes, 1.0), gan.sample(state, key, 6, codes))
+    assert main(["eval", str(rd), "--n", "100", "--truncation", "0.5"]) == 0
+    assert json.loads(capsys.readouterr().out)["truncation"] == 0.5
+    assert main(["sample", str(rd), "--truncation", "1.5"]) == 2
+    assert "--truncation=1.5 is out of range; accepted: 0 < truncation <= 1" in capsys.readouterr().err
 
 
 def test_64x64_rgb_path_end_to_end(tmp_path):
