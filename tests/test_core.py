@@ -114,6 +114,28 @@ def test_divergence_stops_and_keeps_last_good_checkpoint(tmp_path):
     assert Checkpointer(tmp_path / "r").latest_step() == 6
 
 
+def test_sigterm_stops_after_the_chunk_with_a_checkpoint_and_resumes(tmp_path, capsys):
+    import signal
+
+    from jaxgen.core.checkpoint import Checkpointer
+
+    before = signal.getsignal(signal.SIGTERM)
+
+    def term_after_second_chunk(info):
+        if info.step == 6:
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    res = runner.run(_toy_trainer(99), 0, run_dir=tmp_path / "r", chunk_steps=3, progress=False, mode="scan",
+                     hooks=[term_after_second_chunk], checkpoint_interval_s=1e9)
+    assert res.timings["stopped_by"] == "SIGTERM" and int(res.state.step) == 6
+    assert Checkpointer(tmp_path / "r").latest_step() == 6
+    assert "SIGTERM: stopped at step 6 of 12; checkpoint of step 6 saved" in capsys.readouterr().err
+    assert signal.getsignal(signal.SIGTERM) is before  # handler restored
+    done = runner.run(_toy_trainer(99), 0, run_dir=tmp_path / "r", chunk_steps=3, progress=False, mode="scan",
+                      resume=True)
+    assert done.timings["stopped_by"] is None and int(done.state.step) == 12 and float(done.state.x) == 12.0
+
+
 def test_runner_overhead_is_accounted_and_modes_agree(mnist_small):
     images, _ = mnist_small
     tr = ae.make_trainer(SMALL, {"images": images[:1000]})

@@ -22,6 +22,9 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import signal
+import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -158,6 +161,38 @@ def _progress(total: int, initial: int, enabled: bool):
     return tqdm(total=total, initial=initial, unit="step", dynamic_ncols=True, leave=True)
 
 
+class _StopOnSignal:
+    """While active (main thread only), the first SIGTERM or SIGINT only records a stop request:
+    the runner finishes the chunk in flight, saves a checkpoint and returns. The previous
+    handlers come back at once, so a second signal acts as it did before (a signal that was
+    ignored, e.g. SIGINT of a background job, stays ignored)."""
+
+    SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+    def __init__(self):
+        self.received: str | None = None
+        self._old: dict = {}
+
+    def __enter__(self):
+        if threading.current_thread() is threading.main_thread():
+            for sig in self.SIGNALS:
+                if signal.getsignal(sig) is not signal.SIG_IGN:
+                    self._old[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def _handle(self, signum, frame):
+        self.received = signal.Signals(signum).name
+        self._restore()
+
+    def _restore(self):
+        for sig, handler in self._old.items():
+            signal.signal(sig, handler)
+        self._old = {}
+
+    def __exit__(self, *exc):
+        self._restore()
+
+
 def run(
     trainer: Trainer,
     key,
@@ -192,6 +227,9 @@ def run(
       checkpoint_interval_s: the time-based interval (seconds).
       stop_after_chunks: stop early after this many chunks (used to test resume).
       check_finite: stop with DivergenceError (keeping the last good checkpoint) on NaN/inf.
+
+    A SIGTERM or Ctrl-C (SIGINT) stops the run after the chunk in flight with a checkpoint
+    saved (``timings["stopped_by"]`` names the signal); a second one acts as usual.
     """
     if mode not in MODES:
         raise ConfigError(f"mode={mode!r} is not accepted; choose one of: {', '.join(MODES)}.")
@@ -247,7 +285,9 @@ def run(
     done, chunks = start, 0
     last_saved, last_saved_t = start, time.perf_counter()
     log = open(run_dir / "metrics.jsonl", "a") if run_dir is not None else None
+    stop = _StopOnSignal()
     try:
+        stop.__enter__()
         while done < n:
             length = min(chunk_steps, n - done)
             if length != chunk_steps:
@@ -271,7 +311,8 @@ def run(
             if log is not None:
                 log.write(json.dumps(row) + "\n")
                 log.flush()
-            final = done >= n or (stop_after_chunks is not None and chunks >= stop_after_chunks)
+            final = (done >= n or (stop_after_chunks is not None and chunks >= stop_after_chunks)
+                     or stop.received is not None)
             if checkpoint_every is not None:
                 due = chunks % checkpoint_every == 0
             else:
@@ -286,6 +327,7 @@ def run(
             if final:
                 break
     finally:
+        stop.__exit__()
         if bar is not None:
             bar.close()
         if log is not None:
@@ -293,7 +335,11 @@ def run(
         if checkpointer is not None:
             checkpointer.close()
     timings = {"compile_s": compile_s, "run_s": run_s, "host_s": host_s, "mode": mode, "chunks": chunks,
-               "steps": done - start, "probe_s_per_step": probe}
+               "steps": done - start, "probe_s_per_step": probe, "stopped_by": stop.received}
+    if stop.received is not None:
+        kept = (f"checkpoint of step {done} saved in {run_dir}; continue it with --resume" if run_dir is not None
+                else "no run directory, so nothing was saved")
+        print(f"{stop.received}: stopped at step {done} of {n}; {kept}.", file=sys.stderr)
     return RunResult(state, history, run_dir, timings)
 
 
