@@ -298,7 +298,8 @@ def cmd_eval(args) -> int:
     if kind == "GANConfig":
         from jaxgen.generative.gan_fit import evaluate_run
 
-        print(json.dumps(evaluate_run(args.run_dir, args.n, truncation=args.truncation), indent=2))
+        print(json.dumps(evaluate_run(args.run_dir, args.n, seed=1234 if args.seed is None else args.seed,
+                                        truncation=args.truncation), indent=2))
         return 0
     if args.truncation != 1.0:
         raise ConfigError(f"--truncation={args.truncation} applies to GAN runs; {args.run_dir} holds a {kind} run.")
@@ -314,7 +315,7 @@ def cmd_eval(args) -> int:
     if kind in ("PPOConfig", "ReinforceConfig"):
         from jaxgen.rl import pg_fit
 
-        print(json.dumps(pg_fit.evaluate_run(args.run_dir, args.episodes, args.seed, args.greedy), indent=2))
+        print(json.dumps(pg_fit.evaluate_run(args.run_dir, args.episodes, args.seed or 0, args.greedy), indent=2))
         return 0
     raise ConfigError(f"{args.run_dir} holds a {kind} run; jaxgen eval takes a VAE, AE, GAN, PPO or REINFORCE run directory.")
 
@@ -462,7 +463,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--n", type=int, default=5000, help="GAN: samples (and real images per half of the floor)")
     ev.add_argument("--episodes", type=int, default=100, help="PPO/REINFORCE: evaluation episodes")
     ev.add_argument("--greedy", action="store_true", help="PPO/REINFORCE: act greedily (mode of the policy)")
-    ev.add_argument("--seed", type=int, default=0, help="evaluation seed")
+    ev.add_argument("--seed", type=int, default=None, help="evaluation seed (default: GAN 1234, PPO/REINFORCE 0)")
     ev.add_argument("--truncation", type=float, default=1.0, help=TRUNCATION_HELP)
     ev.set_defaults(func=cmd_eval)
 

@@ -59,9 +59,13 @@ def test_fit_writes_grids_curves_metrics_and_cli_samples(variant, metric, mnist_
     assert 0 < res["final"][metric] <= 1
     assert np.load(rd / "progress_rows.npy").shape == (2, 10, 28, 28, 1)
     assert main(["sample", str(rd), "--digit", "3", "--n", "10", "--out", str(tmp_path / "threes.png")]) == 0
-    assert (tmp_path / "threes.png").is_file()
+    assert (tmp_path / "threes.png").is_file() and "wrote" in capsys.readouterr().out
     assert main(["eval", str(rd), "--n", "100"]) == 0
-    assert f'"{metric}"' in capsys.readouterr().out
+    first = json.loads(capsys.readouterr().out)
+    assert metric in first
+    for seed, same in (("1234", True), ("5", False)):  # --seed: the default is 1234; another draws other samples
+        assert main(["eval", str(rd), "--n", "100", "--seed", seed]) == 0
+        assert (json.loads(capsys.readouterr().out)["fid"] == first["fid"]) == same
     assert main(["sample", str(rd), "--digit", "12"]) == 2
     assert "--digit=12 is out of range" in capsys.readouterr().err
     # truncation trick: psi scales the noise of the same draw; psi = 1 is plain sampling
