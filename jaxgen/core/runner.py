@@ -162,10 +162,10 @@ def _progress(total: int, initial: int, enabled: bool):
 
 
 class _StopOnSignal:
-    """While active (main thread only), the first SIGTERM or SIGINT only records a stop request:
-    the runner finishes the chunk in flight, saves a checkpoint and returns. The previous
-    handlers come back at once, so a second signal acts as it did before (a signal that was
-    ignored, e.g. SIGINT of a background job, stays ignored)."""
+    """Between ``install()`` and ``restore()`` (main thread only), the first SIGTERM or SIGINT
+    only records a stop request: the runner finishes the chunk in flight, saves a checkpoint and
+    returns. The previous handlers come back at once, so a second signal acts as it did before
+    (a signal that was ignored, e.g. SIGINT of a background job, stays ignored)."""
 
     SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
@@ -173,24 +173,20 @@ class _StopOnSignal:
         self.received: str | None = None
         self._old: dict = {}
 
-    def __enter__(self):
+    def install(self) -> None:
         if threading.current_thread() is threading.main_thread():
             for sig in self.SIGNALS:
                 if signal.getsignal(sig) is not signal.SIG_IGN:
                     self._old[sig] = signal.signal(sig, self._handle)
-        return self
 
     def _handle(self, signum, frame):
         self.received = signal.Signals(signum).name
-        self._restore()
+        self.restore()
 
-    def _restore(self):
+    def restore(self) -> None:
         for sig, handler in self._old.items():
             signal.signal(sig, handler)
         self._old = {}
-
-    def __exit__(self, *exc):
-        self._restore()
 
 
 def run(
@@ -287,7 +283,7 @@ def run(
     log = open(run_dir / "metrics.jsonl", "a") if run_dir is not None else None
     stop = _StopOnSignal()
     try:
-        stop.__enter__()
+        stop.install()
         while done < n:
             length = min(chunk_steps, n - done)
             if length != chunk_steps:
@@ -327,7 +323,7 @@ def run(
             if final:
                 break
     finally:
-        stop.__exit__()
+        stop.restore()
         if bar is not None:
             bar.close()
         if log is not None:

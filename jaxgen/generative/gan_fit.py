@@ -243,7 +243,7 @@ def load_state(run_dir: Path) -> gan.GANState:
 
 def cmd_sample_gan(args) -> int:
     run_dir = Path(args.run_dir)
-    truncation = check_truncation(getattr(args, "truncation", 1.0))
+    truncation = check_truncation(args.truncation)
     state = load_state(run_dir)
     cfg = state.config
     labels = None
