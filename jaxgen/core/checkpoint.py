@@ -96,22 +96,58 @@ class Checkpointer:
         return self._mngr.latest_step()
 
     def restore(self, template: Any, step: int | None = None) -> Any:
+        """The checkpoint of ``step`` (default: the latest) restored into ``template``'s structure.
+
+        The stored tree is read as written and matched against the template leaf by leaf
+        (shapes and dtypes must agree), except inside a dict named ``hparams``: a traced
+        hyperparameter added since the run was written takes the template's (the config's)
+        value, one removed since is dropped -- so old run directories keep loading."""
         step = self.latest_step() if step is None else step
         if step is None:
             raise CheckpointError(f"no checkpoint found in {self.dir}; start the run without --resume.")
         target = serialization.to_state_dict(template)
-        abstract = jax.tree_util.tree_map(lambda x: np.zeros(np.shape(x), np.asarray(x).dtype), target)
         try:
-            tree = self._mngr.restore(step, args=ocp.args.StandardRestore(abstract))
-        except Exception as e:  # orbax raises many types for shape/structure mismatches or damage
+            stored = self._mngr.restore(step, args=ocp.args.StandardRestore())
+        except Exception as e:  # orbax raises many types for a damaged or incomplete checkpoint
+            raise CheckpointError(f"checkpoint {self.dir / str(step)} is damaged or incomplete ({type(e).__name__}); "
+                                  "start a new run directory or resume from an intact copy.") from None
+        try:
+            tree = _match(target, stored, ())
+        except (KeyError, ValueError) as e:
             raise CheckpointError(
-                f"checkpoint {self.dir / str(step)} does not fit this config's state or is damaged ({type(e).__name__}); "
+                f"checkpoint {self.dir / str(step)} does not fit this config's state ({str(e).strip(chr(39))}); "
                 "resume with the options it was written with."
             ) from None
         return serialization.from_state_dict(template, tree)
 
     def close(self) -> None:
         self._mngr.close()
+
+
+def _match(target: Any, stored: Any, path: tuple) -> Any:
+    """``stored`` in the structure of ``target`` (state dicts); see :meth:`Checkpointer.restore`."""
+    if isinstance(target, dict):
+        if not isinstance(stored, dict):
+            raise ValueError(f"{'/'.join(path)}: expected a mapping")
+        lenient = bool(path) and path[-1] == "hparams"
+        out = {}
+        for k, t in target.items():
+            if k in stored:
+                out[k] = _match(t, stored[k], path + (str(k),))
+            elif lenient:
+                out[k] = np.asarray(t)
+            else:
+                raise KeyError("/".join(path + (str(k),)))
+        extra = set(stored) - set(target)
+        if extra and not lenient:
+            raise KeyError(f"{'/'.join(path)}: unexpected {sorted(map(str, extra))}")
+        return out
+    if target is None:
+        return None
+    t, s = np.asarray(target), np.asarray(stored)
+    if t.shape != s.shape:
+        raise ValueError(f"{'/'.join(path)}: stored {s.dtype}{list(s.shape)}, expected {t.dtype}{list(t.shape)}")
+    return s.astype(t.dtype, copy=False)  # as orbax restores into a template
 
 
 def restore_run(run_dir: Path, cls, init_fn) -> Any:
