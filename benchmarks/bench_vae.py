@@ -257,7 +257,7 @@ def check(args, train_images, test_images, print_row):
         for k in range(args.seeds):
             seed = args.seed + k
             res = runner.run(trainer, seed, mode="auto", progress=False)
-            j = evaluate(res.state, test_images, key=jax.random.PRNGKey(1234 + seed), iwae_k=0)["neg_elbo"]
+            j = evaluate(ae.likelihood_model(res.state), test_images, key=jax.random.PRNGKey(1234 + seed), iwae_k=0)["neg_elbo"]
             model, info = tv.train(arch, train_images, steps=trainer.num_steps, seed=seed, latent=args.latent)
             t = tv.evaluate(model, test_images, seed=1234 + seed)["neg_elbo"]
             rel = (j - t) / t

@@ -126,7 +126,7 @@ def cmd_sweep(args) -> int:
     print("  ".join(names) + "  train_loss  test_neg_elbo")
     for i, combo in enumerate(itertools.product(*res.axes.values())):
         st = jax.tree_util.tree_map(lambda x: x[i], flat)
-        m = evaluate(st, test.images[:2000], iwae_k=0)
+        m = evaluate(ae.likelihood_model(st), test.images[:2000], iwae_k=0)
         print("  ".join(str(c) for c in combo) + f"  {np.ravel(res.final['loss'])[i]:.2f}  {m.get('neg_elbo', m['recon_bce']):.2f}")
     return 0
 
@@ -310,7 +310,7 @@ def cmd_eval(args) -> int:
 
         state = restore_run(Path(args.run_dir), ae.AEConfig, ae.init)
         test = load_mnist("test", "auto")
-        print(json.dumps(evaluate(state, test.images, iwae_k=100 if state.config.variational else 0), indent=2))
+        print(json.dumps(evaluate(ae.likelihood_model(state), test.images, iwae_k=100 if state.config.variational else 0), indent=2))
         return 0
     if kind in ("PPOConfig", "ReinforceConfig"):
         from jaxgen.rl import pg_fit

@@ -19,6 +19,8 @@ for the floor.
 """
 from __future__ import annotations
 
+from typing import Callable
+
 import numpy as np
 
 import jax
@@ -110,16 +112,18 @@ class MnistEvaluator:
         return out
 
 
-def evaluate_generator(state, evaluator: MnistEvaluator, key=None, n: int | None = None,
-                       truncation: float = 1.0) -> dict:
-    """Draw ``n`` (default ``evaluator.n``) samples from a GAN state (noise scaled by
-    ``truncation``, see ``gan.sample``) and score them; a conditional GAN gets balanced requested
-    labels and its label accuracy, an InfoGAN balanced codes and their purity."""
-    from jaxgen.generative import gan
+def evaluate_generator(sample_fn: Callable, evaluator: MnistEvaluator, key=None, n: int | None = None) -> dict:
+    """Draw ``n`` (default ``evaluator.n``) samples with ``sample_fn`` and score them.
 
+    ``sample_fn(key, n) -> (images, labels, codes)``: images in [0, 1] ``[n, 28, 28, 1]``;
+    ``labels`` ``int [n]`` the digits requested of a conditional generator (scored by label
+    accuracy) or None; ``codes`` ``int [n]`` the categorical latent codes given to an
+    unsupervised one (InfoGAN; scored by code purity) or None. The family builds it (e.g.
+    the GAN family's ``gan.sampler(state, truncation)``); the metric knows no family.
+    ``key`` defaults to ``PRNGKey(1234)``.
+    """
     n = n or evaluator.n
     key = jax.random.PRNGKey(1234) if key is None else key
-    cfg = state.config
-    labels = np.arange(n) % cfg.g_classes if cfg.g_classes else None  # balanced labels / codes
-    imgs = np.asarray(jax.jit(gan.sample, static_argnums=2)(state, key, n, labels, truncation))
-    return evaluator(imgs, labels if cfg.conditional else None, labels if cfg.info_codes else None)
+    images, labels, codes = sample_fn(key, n)
+    return evaluator(np.asarray(images), None if labels is None else np.asarray(labels),
+                     None if codes is None else np.asarray(codes))

@@ -38,7 +38,7 @@ class EpochHook:
             return {}
         out = {}
         if self.val is not None and len(self.val):
-            m = evaluate(info.state, self.val, iwae_k=0)
+            m = evaluate(ae.likelihood_model(info.state), self.val, iwae_k=0)
             out = {f"val_{k}": v for k, v in m.items()}
         if self.run_dir is not None:
             x = binarize(jax.random.PRNGKey(0), to_unit(jnp.asarray(self.show)), self.config.binarize)
@@ -92,7 +92,7 @@ def fit(
     hook = EpochHook(config, val_images, test_images[:N_SHOW], run_dir)
     res = runner.run(trainer, seed, run_dir=run_dir, chunk_steps=chunk_steps, resume=resume, hooks=[hook],
                      mode=mode, progress=progress, hparams=hparams)
-    test = evaluate(res.state, test_images, iwae_k=iwae_k if config.variational else 0)
+    test = evaluate(ae.likelihood_model(res.state), test_images, iwae_k=iwae_k if config.variational else 0)
     t = res.timings
     out = {
         "config": {"model": config.model, "arch": config.arch, "latent": config.latent},

@@ -38,6 +38,7 @@ from jaxgen.core.sharding import shard_batch
 from jaxgen.core.train import Trainer, batch_indices
 from jaxgen.core.train import make_train as _make_train
 from jaxgen.data.transforms import BINARIZE, NOISE, binarize, corrupt, to_unit
+from jaxgen.eval.likelihood import LikelihoodModel
 from jaxgen.nets.conv import ConvDecoder, ConvEncoder
 from jaxgen.nets.mlp import MLP
 
@@ -164,6 +165,30 @@ def _encode(state, params, x):
 
 def _decode(state, params, z):
     return state.apply_fn({"params": params}, z, method=AutoEncoder.decode)
+
+
+@functools.lru_cache(maxsize=None)
+def _coders(arch: str, latent: int, hidden: int, variational: bool, deconv: str):
+    """Pure ``encode(params, x)`` / ``decode(params, z)`` of one architecture (cached: the same
+    function objects each time, so a metric that compiles them compiles once)."""
+    model = AutoEncoder(arch, latent, hidden, variational, deconv)
+
+    def encode(params, x):
+        return model.apply({"params": params}, x, method=AutoEncoder.encode)
+
+    def decode(params, z):
+        return model.apply({"params": params}, z, method=AutoEncoder.decode)
+
+    return encode, decode
+
+
+def likelihood_model(state: AEState) -> LikelihoodModel:
+    """The state as :class:`jaxgen.eval.likelihood.LikelihoodModel` (its params, pure encode /
+    decode, whether it is variational, its binarisation), for ``likelihood.evaluate``."""
+    cfg = state.config
+    encode, decode = _coders(cfg.arch, cfg.latent, cfg.hidden, cfg.variational, cfg.deconv)
+    return LikelihoodModel(params=state.params, encode=encode, decode=decode, variational=cfg.variational,
+                           binarize=cfg.binarize)
 
 
 def loss_fn(params, state: AEState, x: jax.Array, key: jax.Array):

@@ -531,3 +531,23 @@ def sample(state: GANState, key: jax.Array, n: int, labels: jax.Array | None = N
     if labels is None:
         labels = _labels(state.config, ky, n)
     return (generate(state, z, labels) + 1.0) / 2.0
+
+
+_sample_jit = jax.jit(sample, static_argnums=2)
+
+
+def sampler(state: GANState, truncation: float = 1.0):
+    """``sample_fn(key, n) -> (images [n, H, W, C] in [0, 1], labels, codes)`` for the metrics of
+    :mod:`jaxgen.eval.fid` (``evaluate_generator``): balanced requested labels
+    ``arange(n) % num_classes`` for a conditional GAN (returned as ``labels``), balanced InfoGAN
+    codes (returned as ``codes``), else both None; noise scaled by ``truncation`` (see
+    :func:`sample`). One compile per state structure and ``n``."""
+    cfg = state.config
+    truncation = jnp.float32(truncation)
+
+    def sample_fn(key: jax.Array, n: int):
+        requested = jnp.arange(n) % cfg.g_classes if cfg.g_classes else None
+        images = _sample_jit(state, key, n, requested, truncation)
+        return images, (requested if cfg.conditional else None), (requested if cfg.info_codes else None)
+
+    return sample_fn

@@ -86,7 +86,7 @@ class EpochHook:
         if self.evaluator is not None and (epoch % self.eval_every == 0 or last):
             from jaxgen.eval.fid import evaluate_generator
 
-            out.update(evaluate_generator(info.state, self.evaluator, n=self.eval_n))
+            out.update(evaluate_generator(gan.sampler(info.state), self.evaluator, n=self.eval_n))
         return out
 
 
@@ -278,5 +278,5 @@ def evaluate_run(run_dir, n: int = 5000, seed: int = 1234, truncation: float = 1
         raise ConfigError(f"{run_dir} is a {state.config.image_shape} run; the MNIST metric needs 28x28x1 images.")
     test = load_mnist("test", "auto")
     ev = MnistEvaluator(test.images, n=n, test_labels=test.labels)
-    out = {"step": int(state.step), **evaluate_generator(state, ev, jax.random.PRNGKey(seed), n, truncation)}
+    out = {"step": int(state.step), **evaluate_generator(gan.sampler(state, truncation), ev, jax.random.PRNGKey(seed), n)}
     return {**out, "truncation": truncation} if truncation < 1 else out

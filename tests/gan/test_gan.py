@@ -191,9 +191,9 @@ def test_short_learning_run_discriminator_accuracy_and_falling_fid(mnist_small, 
     cfg = gan.GANConfig(arch="mlp", mlp_hidden=(128, 256), batch_size=50, epochs=8)
     tr = gan.make_trainer(cfg, {"images": images, "labels": labels})
     s0 = tr.init(jax.random.PRNGKey(0), None)
-    fid0 = evaluate_generator(s0, ev)["fid"]
+    fid0 = evaluate_generator(gan.sampler(s0), ev)["fid"]
     res = runner.run(tr, 0, chunk_steps=40, progress=False, mode="loop")
-    fid1 = evaluate_generator(res.state, ev)["fid"]
+    fid1 = evaluate_generator(gan.sampler(res.state), ev)["fid"]
     assert res.history[0]["d_acc"] > 0.7, res.history[0]  # D separates real from early fakes
     assert fid1 < 0.7 * fid0, (fid0, fid1, ev.floor)  # measured: 1089 -> ~560 after 320 steps
 
