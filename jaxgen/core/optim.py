@@ -11,6 +11,7 @@
 """
 from __future__ import annotations
 
+import inspect
 from typing import Any, Mapping
 
 import jax
@@ -40,12 +41,22 @@ def optimizer(name: str = "adam", *, max_grad_norm: float | None = None, static:
         raise TypeError("optimizer() needs learning_rate")
     base, fixed = BASES[name], dict(static or {})
     if max_grad_norm is None:
-        return optax.inject_hyperparams(lambda **hp: base(**hp, **fixed))(**injected)
+        return optax.inject_hyperparams(_named(lambda **hp: base(**hp, **fixed), injected))(**injected)
 
     def chain(max_grad_norm, **hp):
         return optax.chain(optax.clip_by_global_norm(max_grad_norm), base(**hp, **fixed))
 
-    return optax.inject_hyperparams(chain)(max_grad_norm=max_grad_norm, **injected)
+    return optax.inject_hyperparams(_named(chain, {"max_grad_norm": None, **injected}))(
+        max_grad_norm=max_grad_norm, **injected)
+
+
+def _named(factory, names):
+    """``factory(**kw)`` with an explicit keyword-only signature over ``names``:
+    ``inject_hyperparams`` binds its arguments through the signature, and a bare ``**kw``
+    would arrive as one dict named ``kw`` (neither injected nor accepted by the base)."""
+    factory.__signature__ = inspect.Signature(
+        [inspect.Parameter(n, inspect.Parameter.KEYWORD_ONLY) for n in names])
+    return factory
 
 
 def _inject_state(opt_state):
