@@ -26,12 +26,6 @@ class DivergenceError(JaxgenError, FloatingPointError):
     """Training produced NaN or inf; the last good checkpoint is kept."""
 
 
-def check(condition: bool, message: str, error: type[JaxgenError] = ConfigError) -> None:
-    """Raise ``error(message)`` unless ``condition`` holds (host-side validation only)."""
-    if not condition:
-        raise error(message)
-
-
 def choice(name: str, value, accepted) -> None:
     """Raise ConfigError naming ``value`` unless it is one of ``accepted``."""
     accepted = list(accepted)

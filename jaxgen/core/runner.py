@@ -5,6 +5,16 @@ metrics to ``metrics.jsonl``, saves an orbax checkpoint, checks for NaN/inf and 
 hooks (evaluation, plots). ``resume=True`` continues from the latest checkpoint of
 ``run_dir``; the result is bit-identical to the uninterrupted run.
 
+Phases (:meth:`Trainer.phased`) run in order through the same loop. A chunk never crosses
+a phase boundary: chunks are counted from the start of their phase and the last one of a
+phase is shortened. Each phase has its own compiled programs (one per chunk length used,
+compiled when the phase is entered, never again), its own mode, its name in the progress
+bar's description, and every log row and :class:`ChunkInfo` carries it (``phase``, plus the
+phase's own step / length / epoch in ``ChunkInfo``). Which phase a (resumed) state is in
+follows from ``state.step`` alone, so a run stopped anywhere -- inside a phase or exactly
+at a boundary -- resumes bit-identically. A trainer without phases is the one phase
+``"train"`` (its rows carry ``"phase": "train"``).
+
 Chunk execution modes (measured, see benchmarks/RESULTS.md):
 
 * ``"scan"``: one jitted ``lax.scan`` over K steps per chunk, state donated. What
@@ -14,8 +24,10 @@ Chunk execution modes (measured, see benchmarks/RESULTS.md):
   convolutional step runs several times faster this way than inside a ``scan``.
 * ``"auto"``: ``scan`` on GPU/TPU; on CPU the jitted step is timed on a copy of the state
   and, unless a step is heavy enough that dispatch cannot matter (:func:`choose_mode`), the
-  scan too; the faster one is used. The choice is stored in the run directory, so a resumed
-  run uses the same one and stays bit-identical.
+  scan too; the faster one is used. Chosen per phase when the phase is entered; the choice
+  is stored in the run directory's ``config.json`` (``chunk_mode``: a string for a one-phase
+  trainer, ``{phase: mode}`` for a phased one), so a resumed run uses the same and stays
+  bit-identical.
 """
 from __future__ import annotations
 
@@ -27,7 +39,7 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -36,26 +48,48 @@ import numpy as np
 from jaxgen.core import checkpoint as ckpt
 from jaxgen.core.config import hparams as default_hparams
 from jaxgen.core.errors import CheckpointError, ConfigError, DivergenceError
-from jaxgen.core.train import Trainer, as_key, scan_steps
+from jaxgen.core.train import Phase, Trainer, as_key, scan_steps
 
 MODES = ("auto", "scan", "loop")
+_CHUNK_MODES = ("scan", "loop")
 
 
 @dataclasses.dataclass
 class ChunkInfo:
-    """What a hook sees between chunks."""
+    """What a hook sees between chunks.
+
+    ``step`` / ``num_steps`` / ``steps_per_epoch`` / ``epoch`` are the whole run's (a phased
+    trainer has ``steps_per_epoch`` 0); ``phase_*`` are those of the phase the chunk ran in,
+    e.g. "evaluate every epoch of the adversarial phase" is ``info.phase == "adversarial" and
+    info.phase_step % info.phase_steps_per_epoch == 0``.
+    """
 
     state: Any
-    step: int  # iterations done so far
+    step: int  # iterations done so far (whole run)
     num_steps: int
     steps_per_epoch: int
     metrics: dict  # this chunk's mean metrics (host floats)
-    history: list  # all logged rows so far (dicts with "step")
+    history: list  # all logged rows so far (dicts with "step" and "phase")
     run_dir: Path | None
+    phase: str = "train"  # name of the phase this chunk ran in
+    phase_index: int = 0
+    phase_step: int = 0  # iterations of this phase done so far
+    phase_num_steps: int = 0
+    phase_steps_per_epoch: int = 0
 
     @property
     def epoch(self) -> int:
         return self.step // self.steps_per_epoch if self.steps_per_epoch else 0
+
+    @property
+    def phase_epoch(self) -> int:
+        """Epochs of this phase done so far (0 if the phase has no epochs)."""
+        return self.phase_step // self.phase_steps_per_epoch if self.phase_steps_per_epoch else 0
+
+    @property
+    def phase_done(self) -> bool:
+        """True after the last chunk of this phase."""
+        return self.phase_step >= self.phase_num_steps
 
 
 @dataclasses.dataclass
@@ -63,33 +97,46 @@ class RunResult:
     state: Any
     history: list
     run_dir: Path | None
-    timings: dict  # compile_s, run_s (device chunks), host_s (work between chunks), mode
+    timings: dict  # compile_s, run_s (device chunks), host_s (work between chunks), mode, phases
+
+
+def _scan_chunk(step: Callable, length: int, state, data):
+    return scan_steps(step, state, data, length)
+
+
+# One jitted function for every scan chunk (the step and the length static): its compile cache
+# lives as long as the process, so a run resumed, repeated or benchmarked in the same process
+# reuses the programs (as ``jax.jit(step)`` does for the loop mode).
+_SCAN_CHUNK = jax.jit(_scan_chunk, static_argnums=(0, 1), donate_argnums=2)
 
 
 class _Chunker:
-    """Compiled chunk functions of one trainer, for one mode (cached by chunk length)."""
+    """Compiled chunk functions of one phase's step, for one mode (cached by chunk length)."""
 
-    def __init__(self, trainer: Trainer, mode: str):
-        self.trainer, self.mode = trainer, mode
-        self._scan = {}
-        self._step = jax.jit(trainer.step, donate_argnums=0) if mode == "loop" else None
+    def __init__(self, step: Callable | Trainer, data=None, mode: str | None = None):
+        if isinstance(step, Trainer):  # _Chunker(trainer, mode): its (first) phase, as benchmarks use it
+            step, data, mode = step.schedule[0].step, step.data, data
+        self.step, self.data, self.mode = step, data, mode
+        self._scan: dict = {}
+        self._step_c = None
 
     def compile(self, state, length: int) -> float:
+        """Compile the program for a chunk of ``length`` unless cached; return the seconds spent."""
+        if (length in self._scan) if self.mode == "scan" else (self._step_c is not None):
+            return 0.0
         t = time.perf_counter()
         if self.mode == "scan":
-            if length not in self._scan:
-                fn = jax.jit(lambda s, d: scan_steps(self.trainer.step, s, d, length), donate_argnums=0)
-                self._scan[length] = fn.lower(state, self.trainer.data).compile()
-        elif not hasattr(self, "_step_c"):
-            self._step_c = self._step.lower(state, self.trainer.data).compile()
+            self._scan[length] = _SCAN_CHUNK.lower(self.step, length, state, self.data).compile()
+        else:
+            self._step_c = jax.jit(self.step, donate_argnums=0).lower(state, self.data).compile()
         return time.perf_counter() - t
 
     def __call__(self, state, length: int):
         if self.mode == "scan":
-            return self._scan[length](state, self.trainer.data)
+            return self._scan[length](state, self.data)
         ms = []
         for _ in range(length):
-            state, m = self._step_c(state, self.trainer.data)
+            state, m = self._step_c(state, self.data)
             ms.append(m)
         return state, jax.tree_util.tree_map(lambda *x: jnp.stack(x), *ms)
 
@@ -102,12 +149,11 @@ def _copy(tree):
 HEAVY_STEP_S = 0.005
 
 
-def _probe(trainer: Trainer, state, mode: str, steps: int) -> tuple[float, float]:
-    """(compile seconds, seconds per step) of ``mode`` on a copy of ``state``."""
-    ch = _Chunker(trainer, mode)
+def _probe(ch: _Chunker, state, steps: int) -> tuple[float, float]:
+    """(compile seconds, seconds per step) of ``ch``'s mode on a copy of ``state``."""
     compile_s = ch.compile(state, steps)
     s = _copy(state)
-    if mode == "loop":  # one untimed call: first dispatch allocates
+    if ch.mode == "loop":  # one untimed call: first dispatch allocates
         s, m = ch(s, 1)
         jax.block_until_ready(m)
     t = time.perf_counter()
@@ -116,8 +162,24 @@ def _probe(trainer: Trainer, state, mode: str, steps: int) -> tuple[float, float
     return compile_s, (time.perf_counter() - t) / steps
 
 
-def choose_mode(trainer: Trainer, state, probe_steps: int = 3) -> tuple[str, float, dict]:
-    """Pick the faster chunk mode for this trainer on this backend.
+def _choose(step: Callable, data, state, probe_steps: int) -> tuple[str, float, dict, _Chunker]:
+    """(mode, compile seconds, {mode: seconds per step}, the chosen mode's chunker, compiled
+    as far as the probe went) for one phase's step; see :func:`choose_mode`."""
+    if jax.default_backend() != "cpu":
+        return "scan", 0.0, {}, _Chunker(step, data, "scan")
+    chunkers = {"loop": _Chunker(step, data, "loop")}
+    compile_s, t_loop = _probe(chunkers["loop"], state, probe_steps)
+    times = {"loop": t_loop}
+    if t_loop < HEAVY_STEP_S:
+        chunkers["scan"] = _Chunker(step, data, "scan")
+        c, times["scan"] = _probe(chunkers["scan"], state, probe_steps)
+        compile_s += c
+    best = min(times, key=times.get)
+    return best, compile_s, times, chunkers[best]
+
+
+def choose_mode(trainer: Trainer, state, probe_steps: int = 3, phase: int | str = 0) -> tuple[str, float, dict]:
+    """Pick the faster chunk mode for this trainer (its ``phase``: index or name) on this backend.
 
     GPU/TPU: ``scan``. CPU: the jitted step is timed first; if a step takes at least
     ``HEAVY_STEP_S``, dispatching it from Python costs under ~1 % and ``loop`` is kept without
@@ -125,14 +187,14 @@ def choose_mode(trainer: Trainer, state, probe_steps: int = 3) -> tuple[str, flo
     timing that probe alone could take minutes). Otherwise both are timed and the faster kept.
     Returns (mode, compile seconds spent, {mode: seconds per step}).
     """
-    if jax.default_backend() != "cpu":
-        return "scan", 0.0, {}
-    compile_s, t_loop = _probe(trainer, state, "loop", probe_steps)
-    times = {"loop": t_loop}
-    if t_loop < HEAVY_STEP_S:
-        c, times["scan"] = _probe(trainer, state, "scan", probe_steps)
-        compile_s += c
-    return min(times, key=times.get), compile_s, times
+    sched = trainer.schedule
+    names = [p.name for p in sched]
+    if isinstance(phase, str):
+        if phase not in names:
+            raise ConfigError(f"phase={phase!r} is not a phase of this trainer; choose one of: {', '.join(names)}.")
+        phase = names.index(phase)
+    mode, compile_s, times, _ = _choose(sched[phase].step, trainer.data, state, probe_steps)
+    return mode, compile_s, times
 
 
 def _finite(metrics: dict) -> str | None:
@@ -189,12 +251,35 @@ class _StopOnSignal:
         self._old = {}
 
 
+def _chunk_lengths(phases: tuple[Phase, ...], chunk_steps, n: int) -> list[int]:
+    """Iterations per chunk of each phase (see :func:`run`'s ``chunk_steps``)."""
+    names = [p.name for p in phases]
+    if isinstance(chunk_steps, Mapping):
+        unknown = sorted(set(chunk_steps) - set(names))
+        if unknown:
+            raise ConfigError(f"chunk_steps names {', '.join(map(repr, unknown))}, not a phase of this trainer; "
+                              f"phases: {', '.join(names)}.")
+        wanted = [chunk_steps.get(name) for name in names]
+    else:
+        wanted = [chunk_steps] * len(phases)
+    out = []
+    for p, c in zip(phases, wanted):
+        if c is None:
+            c = p.steps_per_epoch or max(1, n // 20)
+        elif not (isinstance(c, int) and not isinstance(c, bool) and c >= 1):
+            where = f" for phase {p.name!r}" if len(phases) > 1 else ""
+            raise ConfigError(f"chunk_steps={c!r}{where} is out of range; accepted: a whole number from 1 to "
+                              f"{max(1, p.num_steps if len(phases) > 1 else n)}.")
+        out.append(max(1, min(c, p.num_steps)))
+    return out
+
+
 def run(
     trainer: Trainer,
     key,
     *,
     run_dir: str | os.PathLike | None = None,
-    chunk_steps: int | None = None,
+    chunk_steps: int | Mapping[str, int] | None = None,
     resume: bool = False,
     hparams: dict | None = None,
     hooks: Sequence[Callable[[ChunkInfo], None]] = (),
@@ -205,17 +290,19 @@ def run(
     stop_after_chunks: int | None = None,
     check_finite: bool = True,
 ) -> RunResult:
-    """Run ``trainer`` to ``trainer.num_steps`` in chunks of ``chunk_steps`` iterations.
+    """Run ``trainer`` to ``trainer.num_steps`` (all its phases, in order) in compiled chunks.
 
     Args:
       key: seed (int) or PRNG key.
       run_dir: where config.json, metrics.jsonl, checkpoints/ and plots go (None: nothing saved).
-      chunk_steps: iterations per compiled chunk (default: one epoch, or num_steps // 20).
+      chunk_steps: iterations per compiled chunk, for every phase, or ``{phase name: count}``
+        (phases left out take the default). Default: the phase's epoch, or num_steps // 20 of
+        the whole run. A chunk never crosses a phase boundary (the last one is shortened).
       resume: continue from the latest checkpoint in ``run_dir`` (same config required).
       hparams: traced hyperparameter overrides (dict of scalars).
       hooks: called with a :class:`ChunkInfo` after each chunk (host work: eval, plots); a
         hook may return a dict of extra metrics for the chunk's log row.
-      mode: "auto", "scan" or "loop" (see module docstring).
+      mode: "auto", "scan" or "loop" (see module docstring); "auto" chooses per phase.
       checkpoint_every: save a checkpoint every this many chunks; None (default): whenever
         ``checkpoint_interval_s`` seconds have passed since the last one. Always at the end
         and when stopped early. (An orbax save costs ~50 ms: per chunk, that is 25 % of a
@@ -224,18 +311,24 @@ def run(
       stop_after_chunks: stop early after this many chunks (used to test resume).
       check_finite: stop with DivergenceError (keeping the last good checkpoint) on NaN/inf.
 
+    Returns a :class:`RunResult`; ``history`` holds one row per chunk: ``{"step", "phase",
+    "wall_s", **chunk means, **hook extras}``. ``timings``: ``compile_s``, ``run_s``, ``host_s``,
+    ``chunks``, ``steps``, ``stopped_by``, ``mode`` and ``probe_s_per_step`` (for a phased
+    trainer ``{phase: ...}``), and ``phases``: ``{phase: {mode, compile_s, run_s, host_s,
+    chunks, steps}}`` for the phases that ran.
+
     A SIGTERM or Ctrl-C (SIGINT) stops the run after the chunk in flight with a checkpoint
     saved (``timings["stopped_by"]`` names the signal); a second one acts as usual.
     """
     if mode not in MODES:
         raise ConfigError(f"mode={mode!r} is not accepted; choose one of: {', '.join(MODES)}.")
+    phases = trainer.schedule
+    phased = trainer.is_phased
+    names = [p.name for p in phases]
     cfg = trainer.config
     n = trainer.num_steps
-    if chunk_steps is None:
-        chunk_steps = trainer.steps_per_epoch or max(1, n // 20)
-    if not (isinstance(chunk_steps, int) and 1 <= chunk_steps):
-        raise ConfigError(f"chunk_steps={chunk_steps!r} is out of range; accepted: a whole number from 1 to {n}.")
-    chunk_steps = min(chunk_steps, n)
+    chunk_of = _chunk_lengths(phases, chunk_steps, n)
+    starts = np.cumsum([0] + [p.num_steps for p in phases[:-1]]).tolist()
     run_dir = Path(run_dir) if run_dir is not None else None
     hp = default_hparams(cfg, hparams) if cfg is not None else hparams
     key = as_key(key)
@@ -245,10 +338,12 @@ def run(
     history: list = []
     checkpointer = None
     saved_mode = None
+    extras: dict = {}
     if run_dir is not None:
         if resume:
             blob = ckpt.check_same_config(run_dir, cfg)
             saved_mode = blob.get("chunk_mode")
+            extras = {k: v for k, v in blob.items() if k not in ("type", "fingerprint", "config")}
             checkpointer = ckpt.Checkpointer(run_dir)
             state = checkpointer.restore(state)
             history = _read_history(run_dir, step_of(state))
@@ -258,25 +353,57 @@ def run(
                     f"{run_dir} already holds a run; pass --resume to continue it or choose a new run directory."
                 )
             checkpointer = ckpt.Checkpointer(run_dir)
+            given = None if mode == "auto" else mode
+            extras = {"chunk_mode": {name: given for name in names if given} if phased else given,
+                      "chunk_steps": dict(zip(names, chunk_of)) if phased else chunk_of[0],
+                      "probe_s_per_step": {}}
     elif resume:
         raise ConfigError("resume=True needs a run_dir that holds the run to continue.")
 
-    probe = {}
-    if saved_mode is not None and mode == "auto":
-        mode = saved_mode
+    # the mode of each phase: given, stored by the run being resumed, or chosen when entered
+    modes: dict = {}
+    for name in names:
+        stored = saved_mode if isinstance(saved_mode, str) else (
+            saved_mode.get(name) if isinstance(saved_mode, dict) else None)
+        modes[name] = mode if mode != "auto" else (stored if stored in _CHUNK_MODES else None)
+    probes: dict = {}
+    chunkers: list = [None] * len(phases)
+    per_phase: dict = {}
     compile_s = 0.0
-    if mode == "auto":
-        mode, compile_s, probe = choose_mode(trainer, state)
-    if run_dir is not None and not resume:
-        ckpt.write_config(run_dir, cfg, {"chunk_mode": mode, "chunk_steps": chunk_steps, "probe_s_per_step": probe})
-    elif run_dir is not None:
-        # the stored options as resumed (e.g. a GAN run extended to more epochs), same extras
-        ckpt.write_config(run_dir, cfg, {k: v for k, v in blob.items() if k not in ("type", "fingerprint", "config")})
 
-    chunker = _Chunker(trainer, mode)
+    def enter(i: int, state) -> bool:
+        """Make phase ``i``'s chunker (choosing its mode if need be); True if a mode was chosen."""
+        nonlocal compile_s
+        p = phases[i]
+        chosen = False
+        if modes[p.name] is None:
+            m, c, probes[p.name], ch = _choose(p.step, trainer.data, state, 3)
+            modes[p.name], compile_s, chosen = m, compile_s + c, True
+            per_phase.setdefault(p.name, _phase_timings(m))["compile_s"] += c
+            if phased:
+                extras["chunk_mode"] = {**(extras.get("chunk_mode") if isinstance(extras.get("chunk_mode"), dict) else {}),
+                                        p.name: m}
+                pr = extras.get("probe_s_per_step")
+                extras["probe_s_per_step"] = {**(pr if isinstance(pr, dict) else {}), p.name: probes[p.name]}
+            else:
+                extras["chunk_mode"], extras["probe_s_per_step"] = m, probes[p.name]
+        else:
+            ch = _Chunker(p.step, trainer.data, modes[p.name])
+        chunkers[i] = ch
+        per_phase.setdefault(p.name, _phase_timings(modes[p.name]))
+        return chosen
+
     start = step_of(state)
-    compile_s += chunker.compile(state, chunk_steps)
+    cur = _phase_index(starts, phases, start) if start < n else None
+    if cur is not None:
+        enter(cur, state)
+    if run_dir is not None:
+        # fresh: the options and chunking; resumed: the stored options as resumed (e.g. a GAN run
+        # extended to more epochs), same extras, plus the modes of phases chosen since
+        ckpt.write_config(run_dir, cfg, extras)
     bar = _progress(n, start, progress)
+    if bar is not None and phased and cur is not None:
+        bar.set_description(names[cur])
     run_s = host_s = 0.0
     done, chunks = start, 0
     last_saved, last_saved_t = start, time.perf_counter()
@@ -285,22 +412,41 @@ def run(
     try:
         stop.install()
         while done < n:
-            length = min(chunk_steps, n - done)
-            if length != chunk_steps:
-                compile_s += chunker.compile(state, length)
+            i = _phase_index(starts, phases, done)
+            p = phases[i]
+            if i != cur:
+                t = time.perf_counter()
+                if enter(i, state) and run_dir is not None:
+                    ckpt.write_config(run_dir, cfg, extras)
+                if bar is not None:
+                    bar.set_description(p.name)
+                cur = i
+                host_s += time.perf_counter() - t
+            pt = per_phase[p.name]
+            pos = done - starts[i]
+            length = min(chunk_of[i] - pos % chunk_of[i], p.num_steps - pos)
+            c = chunkers[i].compile(state, length)
+            compile_s += c
+            pt["compile_s"] += c
             t = time.perf_counter()
-            state, metrics = chunker(state, length)
+            state, metrics = chunkers[i](state, length)
             means = _host_means(metrics)
-            run_s += time.perf_counter() - t
+            dt = time.perf_counter() - t
+            run_s += dt
+            pt["run_s"] += dt
             t = time.perf_counter()
             done += length
             chunks += 1
+            pt["chunks"] += 1
+            pt["steps"] += length
             bad = _finite(means) if check_finite else None
             if bad is not None:
                 where = f"; the last good checkpoint (step {last_saved}) is kept in {run_dir}" if run_dir else ""
-                raise DivergenceError(f"training diverged at step {done}: metric {bad!r} is {means[bad]}{where}.")
-            row = {"step": done, "wall_s": round(time.perf_counter() - t0, 3), **means}
-            info = ChunkInfo(state, done, n, trainer.steps_per_epoch, means, history, run_dir)
+                inside = f" (phase {p.name!r}, its step {pos + length} of {p.num_steps})" if phased else ""
+                raise DivergenceError(f"training diverged at step {done}{inside}: metric {bad!r} is {means[bad]}{where}.")
+            row = {"step": done, "phase": p.name, "wall_s": round(time.perf_counter() - t0, 3), **means}
+            info = ChunkInfo(state, done, n, trainer.steps_per_epoch, means, history, run_dir,
+                             p.name, i, pos + length, p.num_steps, p.steps_per_epoch)
             for hook in hooks:
                 row.update(hook(info) or {})
             history.append(row)
@@ -319,7 +465,9 @@ def run(
             if bar is not None:
                 bar.set_postfix({k: f"{np.mean(v):.4g}" for k, v in list(means.items())[:4]}, refresh=False)
                 bar.update(length)
-            host_s += time.perf_counter() - t
+            dt = time.perf_counter() - t
+            host_s += dt
+            pt["host_s"] += dt
             if final:
                 break
     finally:
@@ -330,13 +478,28 @@ def run(
             log.close()
         if checkpointer is not None:
             checkpointer.close()
-    timings = {"compile_s": compile_s, "run_s": run_s, "host_s": host_s, "mode": mode, "chunks": chunks,
-               "steps": done - start, "probe_s_per_step": probe, "stopped_by": stop.received}
+    timings = {"compile_s": compile_s, "run_s": run_s, "host_s": host_s,
+               "mode": dict(modes) if phased else modes[names[0]], "chunks": chunks, "steps": done - start,
+               "probe_s_per_step": probes if phased else probes.get(names[0], {}), "stopped_by": stop.received,
+               "phases": per_phase}
     if stop.received is not None:
         kept = (f"checkpoint of step {done} saved in {run_dir}; continue it with --resume" if run_dir is not None
                 else "no run directory, so nothing was saved")
-        print(f"{stop.received}: stopped at step {done} of {n}; {kept}.", file=sys.stderr)
+        inside = f" (in phase {phases[cur].name!r})" if phased and cur is not None else ""
+        print(f"{stop.received}: stopped at step {done} of {n}{inside}; {kept}.", file=sys.stderr)
     return RunResult(state, history, run_dir, timings)
+
+
+def _phase_timings(mode) -> dict:
+    return {"mode": mode, "compile_s": 0.0, "run_s": 0.0, "host_s": 0.0, "chunks": 0, "steps": 0}
+
+
+def _phase_index(starts: list, phases: tuple, step: int) -> int:
+    """Index of the phase that runs iteration ``step`` (< num_steps; zero-length phases skipped)."""
+    for i in range(len(phases) - 1, -1, -1):
+        if starts[i] <= step and phases[i].num_steps:
+            return i
+    raise AssertionError(step)
 
 
 def _read_history(run_dir: Path, upto: int) -> list:

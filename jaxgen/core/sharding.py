@@ -22,12 +22,8 @@ def device_mesh(devices=None) -> Mesh:
     return Mesh(np.asarray(devices), (AXIS,))
 
 
-def shard_leading(tree, mesh: Mesh):
-    """Place every leaf with its leading axis split over the mesh (length must divide)."""
-    return jax.device_put(tree, NamedSharding(mesh, P(AXIS)))
-
-
 def replicate(tree, mesh: Mesh):
+    """Place every leaf of ``tree`` whole on every device of ``mesh``."""
     return jax.device_put(tree, NamedSharding(mesh, P()))
 
 

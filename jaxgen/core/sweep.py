@@ -1,10 +1,11 @@
 """Sweeps: many runs (seeds x traced hyperparameters) as one vmapped program, one compile.
 
 ``sweep(trainer, seeds=4, grid={"learning_rate": [1e-3, 3e-4]})`` builds the product of
-the grid values and the seeds (R = 2 x 4 runs), vmaps ``init`` and ``step`` over the run
-axis, shards that axis over all local devices (a ``Mesh`` named ``batch``; R is padded
-to a multiple of the device count), and executes it through the one runner. Results
-come back indexed by the grid: ``metrics[name]`` has shape ``[*grid sizes, seeds]``.
+the grid values and the seeds (R = 2 x 4 runs), vmaps ``init`` and ``step`` (each phase's
+step, for a phased trainer) over the run axis, shards that axis over all local devices (a
+``Mesh`` named ``batch``; R is padded to a multiple of the device count), and executes it
+through the one runner. Results come back indexed by the grid: ``metrics[name]`` has shape
+``[*grid sizes, seeds]``.
 """
 from __future__ import annotations
 
@@ -21,20 +22,23 @@ from jaxgen.core import config as C
 from jaxgen.core import runner
 from jaxgen.core.errors import ConfigError
 from jaxgen.core.sharding import AXIS, device_mesh, replicate
-from jaxgen.core.train import Trainer
+from jaxgen.core.train import SINGLE_PHASE, Trainer
 
 
 @dataclasses.dataclass
 class SweepResult:
     """``axes``: ordered {name: values} of the grid, then ``seed``; ``final``: the last
     logged metrics, each an array of shape ``[*len(values), num_seeds]``; ``state``: the
-    vmapped final state (leading axis R = product of the axes, padding removed)."""
+    vmapped final state (leading axis R = product of the axes, padding removed);
+    ``final_by_phase``: ``{phase: the last logged metrics of that phase}`` (same shapes; for
+    a phased trainer ``final`` is the last phase's)."""
 
     axes: dict
     final: dict
     state: Any
     history: list
     timings: dict
+    final_by_phase: dict = dataclasses.field(default_factory=dict)
 
     def select(self, **where) -> dict:
         """Final metrics of the runs with the given axis values, e.g. ``select(learning_rate=1e-3)``."""
@@ -69,7 +73,10 @@ def grid_runs(config, seeds: Sequence[int], grid: Mapping[str, Sequence[float]])
 
 
 def vmap_trainer(trainer: Trainer, keys: np.ndarray, hp: dict, mesh=None) -> Trainer:
-    """A Trainer whose state holds R runs (leading axis), sharded over ``mesh``'s ``batch``."""
+    """A Trainer whose state holds R runs (leading axis), sharded over ``mesh``'s ``batch``.
+
+    Every step (each phase's, for a phased trainer) is vmapped over the runs; the phases,
+    their lengths and the data are the same for all runs."""
     r = keys.shape[0]
     n_dev = 1 if mesh is None else mesh.shape[AXIS]
     pad = (-r) % n_dev
@@ -83,10 +90,12 @@ def vmap_trainer(trainer: Trainer, keys: np.ndarray, hp: dict, mesh=None) -> Tra
     else:
         vinit = jax.jit(vinit)
     data = trainer.data if mesh is None else replicate(trainer.data, mesh)
+    vstep = lambda step: jax.vmap(step, in_axes=(0, None))  # noqa: E731  (runs x shared data)
     return trainer._replace(
         init=lambda _key, _hp=None: vinit(jnp.asarray(keys), hp),
-        step=jax.vmap(trainer.step, in_axes=(0, None)),
+        step=None if trainer.is_phased else vstep(trainer.step),
         data=data,
+        phases=tuple(p._replace(step=vstep(p.step)) for p in trainer.phases),
     )
 
 
@@ -111,7 +120,13 @@ def sweep(
     run_kwargs.setdefault("check_finite", False)
     res = runner.run(vt, 0, **run_kwargs)
     shape = [len(v) for v in axes.values()]
-    last = res.history[-1] if res.history else {}
-    final = {k: np.asarray(v)[:r].reshape(shape) for k, v in last.items() if isinstance(v, list)}
+
+    def indexed(row: dict) -> dict:
+        return {k: np.asarray(v)[:r].reshape(shape) for k, v in row.items() if isinstance(v, list)}
+
+    by_phase = {}
+    for row in res.history:  # in order: the last row of each phase wins
+        by_phase[row.get("phase", SINGLE_PHASE)] = row
+    final = indexed(res.history[-1]) if res.history else {}
     state = jax.tree_util.tree_map(lambda x: x[:r], res.state)
-    return SweepResult(axes, final, state, res.history, res.timings)
+    return SweepResult(axes, final, state, res.history, res.timings, {k: indexed(v) for k, v in by_phase.items()})
