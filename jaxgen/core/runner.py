@@ -110,6 +110,14 @@ def _scan_chunk(step: Callable, length: int, state, data):
 _SCAN_CHUNK = jax.jit(_scan_chunk, static_argnums=(0, 1), donate_argnums=2)
 
 
+def _hashable(x) -> bool:
+    try:
+        hash(x)
+        return True
+    except TypeError:
+        return False
+
+
 class _Chunker:
     """Compiled chunk functions of one phase's step, for one mode (cached by chunk length)."""
 
@@ -126,7 +134,12 @@ class _Chunker:
             return 0.0
         t = time.perf_counter()
         if self.mode == "scan":
-            self._scan[length] = _SCAN_CHUNK.lower(self.step, length, state, self.data).compile()
+            if _hashable(self.step):
+                fn = _SCAN_CHUNK.lower(self.step, length, state, self.data)
+            else:  # e.g. an instance of an eq dataclass: a program of this chunker's own
+                step = self.step
+                fn = jax.jit(lambda s, d: scan_steps(step, s, d, length), donate_argnums=0).lower(state, self.data)
+            self._scan[length] = fn.compile()
         else:
             self._step_c = jax.jit(self.step, donate_argnums=0).lower(state, self.data).compile()
         return time.perf_counter() - t
@@ -251,6 +264,10 @@ class _StopOnSignal:
         self._old = {}
 
 
+def _whole(c) -> bool:
+    return isinstance(c, int) and not isinstance(c, bool) and c >= 1
+
+
 def _chunk_lengths(phases: tuple[Phase, ...], chunk_steps, n: int) -> list[int]:
     """Iterations per chunk of each phase (see :func:`run`'s ``chunk_steps``)."""
     names = [p.name for p in phases]
@@ -259,19 +276,17 @@ def _chunk_lengths(phases: tuple[Phase, ...], chunk_steps, n: int) -> list[int]:
         if unknown:
             raise ConfigError(f"chunk_steps names {', '.join(map(repr, unknown))}, not a phase of this trainer; "
                               f"phases: {', '.join(names)}.")
+        for p in phases:
+            c = chunk_steps.get(p.name)
+            if c is not None and not _whole(c):
+                raise ConfigError(f"chunk_steps={c!r} for phase {p.name!r} is out of range; accepted: a whole "
+                                  f"number from 1 to {max(1, p.num_steps)}.")
         wanted = [chunk_steps.get(name) for name in names]
     else:
+        if chunk_steps is not None and not _whole(chunk_steps):
+            raise ConfigError(f"chunk_steps={chunk_steps!r} is out of range; accepted: a whole number from 1 to {n}.")
         wanted = [chunk_steps] * len(phases)
-    out = []
-    for p, c in zip(phases, wanted):
-        if c is None:
-            c = p.steps_per_epoch or max(1, n // 20)
-        elif not (isinstance(c, int) and not isinstance(c, bool) and c >= 1):
-            where = f" for phase {p.name!r}" if len(phases) > 1 else ""
-            raise ConfigError(f"chunk_steps={c!r}{where} is out of range; accepted: a whole number from 1 to "
-                              f"{max(1, p.num_steps if len(phases) > 1 else n)}.")
-        out.append(max(1, min(c, p.num_steps)))
-    return out
+    return [max(1, min(c or p.steps_per_epoch or max(1, n // 20), p.num_steps)) for p, c in zip(phases, wanted)]
 
 
 def run(
@@ -381,10 +396,9 @@ def run(
             modes[p.name], compile_s, chosen = m, compile_s + c, True
             per_phase.setdefault(p.name, _phase_timings(m))["compile_s"] += c
             if phased:
-                extras["chunk_mode"] = {**(extras.get("chunk_mode") if isinstance(extras.get("chunk_mode"), dict) else {}),
-                                        p.name: m}
-                pr = extras.get("probe_s_per_step")
-                extras["probe_s_per_step"] = {**(pr if isinstance(pr, dict) else {}), p.name: probes[p.name]}
+                for field, value in (("chunk_mode", m), ("probe_s_per_step", probes[p.name])):
+                    before = extras.get(field)
+                    extras[field] = {**(before if isinstance(before, dict) else {}), p.name: value}
             else:
                 extras["chunk_mode"], extras["probe_s_per_step"] = m, probes[p.name]
         else:
