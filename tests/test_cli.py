@@ -17,14 +17,14 @@ def test_dqn_train_inspect_and_errors(tmp_path, capsys):
             "--eval-episodes", "2", "--run-dir", str(run), "--no-progress"]
     assert main(args) == 0
     assert (run / "curves.png").is_file() and json.loads((run / "results.json").read_text())["env"] == "CartPole-v1"
-    assert main(["inspect", "dqn", str(run), "--n", "3"]) == 0
+    assert main(["inspect", str(run), "--n", "3"]) == 0
     assert "mean Q" in capsys.readouterr().out
     for bad, words in ((["--env", "Pendulum-v1"], "continuous action space"), (["--env", "Nope-v0"], "not a known environment"),
                        (["--buffer-size", "10"], "smaller than batch_size")):
         assert main(["train", "dqn", *bad]) == 2
         err = capsys.readouterr().err
         assert words in err and "Traceback" not in err and err.count("\n") == 1
-    assert main(["inspect", "dqn", str(tmp_path)]) == 2
+    assert main(["inspect", str(tmp_path)]) == 2
     assert "not a jaxgen run directory" in capsys.readouterr().err
 
 

@@ -1,22 +1,26 @@
-"""Command-line options generated from a config dataclass (one implementation for every command)."""
+"""Command-line options generated from a config dataclass (one implementation for every command).
+
+Every leaf field is an option; nested configs give dotted options (``--policy.hidden 32,32``,
+``--ppo.learning-rate 1e-3``: dots between levels, hyphens inside a name). The values given
+come back from :func:`overrides` as ``{dotted name: value}``, ready for
+:func:`jaxgen.core.config.replace`.
+"""
 from __future__ import annotations
 
 import argparse
-import dataclasses
+
+from jaxgen.core import config as C
 
 TRUNCATION_HELP = "GAN: scale the noise by psi in (0, 1] (truncation trick; 1 = none)"
 
 
-def _field_type(f):
-    """argparse ``type`` for a config field (tuples and None-defaults take comma lists)."""
-    default = f.default
+def flag(name: str) -> str:
+    """``"ppo.learning_rate"`` -> ``"--ppo.learning-rate"``."""
+    return "--" + name.replace("_", "-")
 
-    def parse_bool(v: str) -> bool:
-        if v.lower() in ("1", "true", "yes", "on"):
-            return True
-        if v.lower() in ("0", "false", "no", "off"):
-            return False
-        raise argparse.ArgumentTypeError(f"{v!r} is not a boolean (true or false)")
+
+def _field_type(f, default):
+    """argparse ``type`` for a config field (tuples and None-defaults take comma lists)."""
 
     def parse_tuple(v: str) -> tuple:
         if v.lower() in ("none", ""):
@@ -27,33 +31,35 @@ def _field_type(f):
             raise argparse.ArgumentTypeError(f"{v!r} is not a comma-separated list of numbers") from None
 
     declared = f.type if isinstance(f.type, str) else getattr(f.type, "__name__", "")
-    if declared == "bool":
-        return parse_bool
     if isinstance(default, tuple) or default is None:
         return parse_tuple
     return {"float": float, "int": int, "str": str}.get(declared, type(default))
 
 
-def add_config_options(parser: argparse.ArgumentParser, cls, multi: tuple[str, ...] = (), skip: tuple[str, ...] = ("model",)) -> None:
-    """Add ``--field`` for every field of config class ``cls`` (``multi``: comma lists allowed)."""
+def add_config_options(parser: argparse.ArgumentParser, cls, multi: tuple[str, ...] = (), skip: tuple[str, ...] = (),
+                       defaults=None) -> None:
+    """Add an option for every leaf field of config class ``cls`` (dotted for nested parts).
+
+    ``multi``: fields that take a comma list (each value trains a run); ``skip``: fields the
+    command fixes; ``defaults``: the config whose values the help shows (e.g. a preset)."""
     g = parser.add_argument_group(f"{cls.__name__} options")
-    for f in dataclasses.fields(cls):
-        if f.name in skip:
+    for name, f, default in C.leaf_fields(cls if defaults is None else defaults):
+        if name in skip:
             continue
-        flag = "--" + f.name.replace("_", "-")
         kind = "traced hyperparameter" if f.metadata.get("traced") else "static"
-        helptext = f"{f.metadata.get('help', '')} (default {f.default!r}; {kind})".replace("%", "%%")
+        helptext = f"{f.metadata.get('help', '')} (default {default!r}; {kind})".replace("%", "%%")
         if f.metadata.get("choices"):
             helptext += f"; one of {', '.join(map(str, f.metadata['choices']))}"
-        if f.name in multi:
+        if name in multi:
             helptext += "; a comma-separated list trains each"
-            g.add_argument(flag, dest=f.name, type=str, default=None, help=helptext)
-        elif isinstance(f.default, bool):
-            g.add_argument(flag, dest=f.name, action=argparse.BooleanOptionalAction, default=None, help=helptext)
+            g.add_argument(flag(name), dest=name, type=str, default=None, help=helptext)
+        elif isinstance(default, bool):
+            g.add_argument(flag(name), dest=name, action=argparse.BooleanOptionalAction, default=None, help=helptext)
         else:
-            g.add_argument(flag, dest=f.name, type=_field_type(f), default=None, help=helptext)
+            g.add_argument(flag(name), dest=name, type=_field_type(f, default), default=None, help=helptext)
 
 
-def overrides(args, cls) -> dict:
-    return {f.name: getattr(args, f.name) for f in dataclasses.fields(cls)
-            if f.name != "model" and getattr(args, f.name, None) is not None}
+def overrides(args, cls, skip: tuple[str, ...] = ()) -> dict:
+    """``{dotted field name: value}`` of the config options given on the command line."""
+    return {name: getattr(args, name) for name, _, _ in C.leaf_fields(cls)
+            if name not in skip and getattr(args, name, None) is not None}

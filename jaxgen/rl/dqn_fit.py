@@ -1,101 +1,23 @@
-"""Host-side orchestration of DQN: the one runner plus evaluation episodes, plots and studies.
+"""DQN's own host pieces (the common ones are :mod:`jaxgen.rl.fit`'s: ``fit``, ``study``, ``eval``).
 
-* :func:`fit` trains one seed through :func:`jaxgen.core.runner.run`; between chunks an
-  :class:`EvalHook` plays ``eval_episodes`` complete episodes at ``eval_epsilon`` and logs
-  ``eval_return``; at the end ``curves.png`` (training and evaluation return, loss,
-  Q, epsilon) and ``results.json`` go to the run directory.
-* :func:`study` runs many seeds x traced hyper-parameters as ONE vmapped compile
-  (:func:`jaxgen.core.sweep.sweep`), evaluating every run between chunks, and writes a
-  table of final training/evaluation returns and one learning-curve plot per factor.
-  :func:`freeway_study` is the course's study (eps decay x learning rate x gamma) on
-  Freeway-MinAtar, with an optional ``scale`` that shortens the horizon and the decays alike.
-* :func:`inspect` is the Q-value inspection: for states drawn from the replay buffer, the Q
-  of each action, the greedy action and the mean Q (a table and, for MinAtar, pictures).
+* ``PRESETS``: the named base configs of ``jaxgen train dqn --preset NAME`` (cartpole, minatar).
+* :func:`freeway_study` is the course's study (eps decay x learning rate x gamma) on
+  Freeway-MinAtar as one compile, with an optional ``scale`` that shortens the horizon and
+  the decays alike (``jaxgen sweep dqn --freeway-study --scale 0.1``).
+* :func:`inspect` is the Q-value inspection (``jaxgen inspect RUN_DIR``): for states drawn
+  from the replay buffer, the Q of each action, the greedy action and the mean Q (a table
+  and, for MinAtar, pictures).
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import jax
 import numpy as np
 
-from jaxgen.core import plotting, runner
-from jaxgen.rl import dqn
-from jaxgen.rl.evaluation import EvalHook, first_reaching
-from jaxgen.rl.study import run_study
-
-
-
-def env_steps(history: list, config: dqn.DQNConfig) -> list:
-    """Add ``env_steps`` (= iterations x num_envs) to each logged row; return the rows."""
-    for r in history:
-        r["env_steps"] = r["step"] * config.num_envs
-    return history
-
-
-
-def fit(
-    config: dqn.DQNConfig,
-    seed: int = 0,
-    run_dir: str | Path | None = None,
-    *,
-    resume: bool = False,
-    chunk_steps: int | None = None,
-    eval_episodes: int = 10,
-    eval_every: int = 1,
-    mode: str = "scan",
-    progress: bool = True,
-    hparams: dict | None = None,
-    threshold: float | None = None,
-) -> dict:
-    """Train one seed; return ``history``, ``final`` (last row), ``timings`` (compile_s,
-    run_s, host_s, eval_s, env_steps_per_s), ``first_eval_reaching`` (env steps at which
-    the evaluation return first reached ``threshold``) and the final ``state``."""
-    run_dir = Path(run_dir) if run_dir is not None else None
-    if run_dir is not None:
-        run_dir.mkdir(parents=True, exist_ok=True)
-    trainer = dqn.make_trainer(config)
-    chunk_steps = chunk_steps or max(1, trainer.num_steps // 50)
-    hook = EvalHook(dqn.evaluate, eval_episodes, eval_every)
-    res = runner.run(trainer, seed, run_dir=run_dir, chunk_steps=chunk_steps, resume=resume, hooks=[hook],
-                     mode=mode, progress=progress, hparams=hparams)
-    hist = env_steps(res.history, config)
-    t = res.timings
-    steps = t["steps"] * config.num_envs
-    out = {
-        "env": config.env, "seed": seed,
-        "final": hist[-1] if hist else {},
-        "timings": {**{k: t[k] for k in ("compile_s", "run_s", "host_s", "mode")}, "eval_s": hook.seconds,
-                    "env_steps_per_s": steps / t["run_s"] if t["run_s"] else None},
-        "first_eval_reaching": first_reaching(hist, "eval_return", threshold) if threshold is not None else None,
-        "history": hist,
-        "state": res.state,
-    }
-    if run_dir is not None:
-        plot_curves(run_dir / "curves.png", hist, f"DQN {config.env} seed {seed}")
-        (run_dir / "results.json").write_text(json.dumps({k: v for k, v in out.items() if k not in ("state", "history")}, indent=2))
-    return out
-
-
-def plot_curves(path: Path, history: list, title: str) -> Path:
-    """Training and evaluation returns, loss, mean Q and epsilon against env steps."""
-    return plotting.save_curves(path, history, ["episode_return", "eval_return", "loss", "q_mean", "epsilon"], title,
-                                x="env_steps")
-
-
-def study(
-    config: dqn.DQNConfig,
-    seeds=4,
-    grid: dict | None = None,
-    run_dir: str | Path | None = None,
-    **kwargs,
-) -> dict:
-    """Every (grid point, seed) of a DQN config in ONE vmapped compile: see
-    :func:`jaxgen.rl.study.run_study` (its keyword options pass through); evaluation episodes
-    are played at ``config.eval_epsilon``."""
-    return run_study(dqn.make_trainer(config), dqn.evaluate, config.num_envs, seeds, grid, run_dir,
-                     label=f"DQN {config.env}", **kwargs)
+from jaxgen.core import plotting
+from jaxgen.rl import dqn, render
+from jaxgen.rl.fit import study
 
 
 # Freeway-MinAtar: the course's study. Full length is 5e6 env steps with decays {5e5, 1e6, 4e6}.
@@ -133,25 +55,12 @@ def inspect(state: dqn.DQNState, n: int = 8, seed: int = 0, path: str | Path | N
     return out
 
 
-def minatar_rgb(obs: np.ndarray) -> np.ndarray:
-    """``[H, W, C]`` 0/1 MinAtar channels -> ``[H, W, 3]`` RGB (one colour per channel, white background)."""
-    import matplotlib
-
-    c = obs.shape[-1]
-    cmap = matplotlib.colormaps["tab10"]
-    colours = np.asarray([cmap(i % 10)[:3] for i in range(c)])
-    img = np.ones(obs.shape[:2] + (3,))
-    for i in range(c):
-        img[obs[..., i] > 0.5] = colours[i]
-    return img
-
-
 def save_states(path: Path, obs: np.ndarray, q: dict) -> Path:
     plt = plotting._plt()
     n = len(obs)
     fig, axs = plt.subplots(1, n, figsize=(2 * n, 2.4), squeeze=False)
     for i, ax in enumerate(axs[0]):
-        ax.imshow(minatar_rgb(obs[i]), interpolation="nearest")
+        ax.imshow(render.minatar_rgb(obs[i]), interpolation="nearest")
         ax.set_xticks([])
         ax.set_yticks([])
         ax.set_title("Q " + " ".join(f"{v:.2f}" for v in q["q"][i]) + f"\na*={q['action'][i]}", fontsize=7)

@@ -1,4 +1,4 @@
-"""Evaluation between chunks, shared by every RL agent's host-side ``fit`` (DQN, PPO, REINFORCE)."""
+"""Evaluation between chunks, shared by every RL agent (:func:`jaxgen.rl.fit.fit` and the studies)."""
 from __future__ import annotations
 
 import time
@@ -16,7 +16,10 @@ class EvalHook:
     """Runner hook: ``eval_return`` / ``eval_length`` (means over ``num_episodes`` complete
     episodes played by ``evaluate(state, key, num_episodes) -> (returns, lengths)``) every
     ``every`` chunks and at the end; for a vmapped (sweep) state, one value per run. A state
-    that counts its own ``env_steps`` (REINFORCE) has that exact count logged every chunk."""
+    that counts its own ``env_steps`` (REINFORCE) has that exact count logged every chunk.
+    ``seconds`` is the time spent evaluating (``fit`` reports it as ``eval_s``)."""
+
+    name = "eval"
 
     def __init__(self, evaluate: Callable, num_episodes: int = 10, every: int = 1, vmapped: bool = False):
         self.num_episodes, self.every = num_episodes, every

@@ -4,8 +4,8 @@
 (grid point, seed) through :func:`jaxgen.core.sweep.sweep` in one compile, evaluates every run
 between chunks, and returns (and writes into ``run_dir``) a table of final training and
 evaluation returns, mean and std over the seeds, plus one learning-curve plot per factor.
-DQN (:func:`jaxgen.rl.dqn_fit.study`) and the policy-gradient agents
-(:func:`jaxgen.rl.pg_fit.study`) are thin wrappers around it.
+:func:`jaxgen.rl.fit.study` (``jaxgen sweep dqn|ppo|reinforce``) is the thin wrapper every
+agent uses.
 """
 from __future__ import annotations
 

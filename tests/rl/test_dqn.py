@@ -10,6 +10,7 @@ import pytest
 from jaxgen.core.errors import ConfigError
 from jaxgen.core.train import scan_steps
 from jaxgen.rl import dqn, dqn_fit
+from jaxgen.rl import fit as rl_fit
 
 TINY = dqn.DQNConfig(num_envs=4, total_steps=400, buffer_size=200, batch_size=16, hidden=(16,),
                      learning_starts=40, target_period=40, eps_decay_steps=200)
@@ -111,7 +112,7 @@ def test_cartpole_learns_quickly(tmp_path):
     """A short CartPole run through the runner with evaluation episodes: well above random (~22)."""
     cfg = dqn.DQNConfig(total_steps=40_000, num_envs=10, learning_starts=2_000, eps_decay_steps=20_000,
                         learning_rate=1e-3, target_period=500, hidden=(64, 64))
-    out = dqn_fit.fit(cfg, seed=0, run_dir=tmp_path / "run", eval_episodes=8, progress=False, chunk_steps=1000)
+    out = rl_fit.fit(cfg, seed=0, run_dir=tmp_path / "run", eval_episodes=8, progress=False, chunk_steps=1000)
     best = max(r.get("eval_return", 0) for r in out["history"])
     assert best >= 150, [r.get("eval_return") for r in out["history"]]
     assert (tmp_path / "run" / "curves.png").is_file() and (tmp_path / "run" / "metrics.jsonl").is_file()
@@ -119,7 +120,7 @@ def test_cartpole_learns_quickly(tmp_path):
 
 def test_study_grid_in_one_compile(tmp_path):
     grid = {"learning_rate": [1e-3, 1e-4], "gamma": [0.9, 0.99]}
-    out = dqn_fit.study(TINY, seeds=2, grid=grid, run_dir=tmp_path, eval_episodes=2, progress=False, chunk_steps=50)
+    out = rl_fit.study(TINY, seeds=2, grid=grid, run_dir=tmp_path, eval_episodes=2, progress=False, chunk_steps=50)
     assert len(out["table"]) == 4 and {"learning_rate", "gamma", "train_return", "eval_return"} <= set(out["table"][0])
     assert out["timings"]["runs"] == 8
     assert out["result"].final["loss"].shape == (2, 2, 2)

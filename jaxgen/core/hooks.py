@@ -1,0 +1,124 @@
+"""Reusable runner hooks: the host work between chunks that several families share.
+
+A hook is any callable ``hook(info: ChunkInfo) -> dict | None``; what it returns is merged
+into the chunk's row of ``metrics.jsonl``. These wrap or provide the common ones:
+
+* :class:`EveryEpochs` -- call a hook at the end of every ``n``-th epoch (and at the run's end).
+* :class:`EveryChunks` -- call a hook every ``n``-th chunk (and at the run's end).
+* :class:`Timed` -- accumulate the wall time a hook takes (reported as e.g. ``eval_s``).
+* :class:`GridRows` -- "one row of pictures per epoch" figures: append a row of images to
+  ``RUN_DIR/<name>_rows.npy`` (or ``rows_file``) and redraw ``RUN_DIR/<name>.png`` (the VAE's reconstructions,
+  the GAN's fixed-noise progress).
+* :class:`Scale` -- log ``units = step * per_step`` (env steps, samples) unless the state
+  counts them itself (a state field of that name).
+"""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Callable, Sequence
+
+import jax
+import numpy as np
+
+from jaxgen.core import plotting
+
+Hook = Callable[..., dict | None]
+
+
+def is_last(info) -> bool:
+    return info.step >= info.num_steps
+
+
+class EveryEpochs:
+    """Call ``hook`` when an epoch of ``info.steps_per_epoch`` iterations has just ended and
+    it is the ``n``-th such epoch (and always after the last chunk)."""
+
+    def __init__(self, hook: Hook, n: int = 1):
+        self.hook, self.n = hook, max(1, int(n))
+
+    def __call__(self, info) -> dict:
+        spe = info.steps_per_epoch
+        if not is_last(info) and spe and (info.step % spe or (info.step // spe) % self.n):
+            return {}
+        return self.hook(info) or {}
+
+
+class EveryChunks:
+    """Call ``hook`` on chunks 1, 1 + n, 1 + 2n, ... and after the last chunk."""
+
+    def __init__(self, hook: Hook, n: int = 1):
+        self.hook, self.n, self.calls = hook, max(1, int(n)), 0
+
+    def __call__(self, info) -> dict:
+        self.calls += 1
+        if (self.calls - 1) % self.n and not is_last(info):
+            return {}
+        return self.hook(info) or {}
+
+
+class Timed:
+    """``hook`` with its accumulated wall time in ``seconds`` (reported by ``fit`` as ``<name>_s``)."""
+
+    def __init__(self, hook: Hook, name: str = "hook"):
+        self.hook, self.name, self.seconds = hook, name, 0.0
+
+    def __call__(self, info) -> dict:
+        t = time.perf_counter()
+        try:
+            return self.hook(info) or {}
+        finally:
+            self.seconds += time.perf_counter() - t
+
+
+class Scale:
+    """Log ``name = step * per_step`` (e.g. env steps); a state with a field ``name`` (an
+    agent that counts its own valid steps) has that count logged instead."""
+
+    def __init__(self, per_step: float, name: str = "env_steps"):
+        self.per_step, self.name = per_step, name
+
+    def __call__(self, info) -> dict:
+        own = getattr(info.state, self.name, None)
+        if own is not None:
+            return {self.name: np.asarray(jax.device_get(own)).tolist()}
+        return {self.name: info.step * self.per_step}
+
+
+class GridRows:
+    """One row of images per call, kept in ``RUN_DIR/<name>_rows.npy`` (or ``rows_file``) and drawn into
+    ``RUN_DIR/<name>.png``: ``rows_fn(info) -> [cols, H, W, C]`` in [0, 1]; ``first`` (optional
+    ``[cols, H, W, C]``) is a fixed first row (e.g. the inputs); ``label(i)`` names row ``i``."""
+
+    def __init__(self, run_dir: Path | None, name: str, rows_fn: Callable, title: str,
+                 label: Callable[[int], str] = lambda i: f"epoch {i + 1}", first: np.ndarray | None = None,
+                 first_label: str = "input", rows_file: str | None = None):
+        self.run_dir, self.name, self.rows_fn, self.title = run_dir, name, rows_fn, title
+        self.rows_file = rows_file or f"{name}_rows.npy"
+        self.label, self.first, self.first_label = label, first, first_label
+
+    @property
+    def path(self) -> Path | None:
+        return None if self.run_dir is None else self.run_dir / self.rows_file
+
+    def __call__(self, info) -> dict:
+        if self.run_dir is None:
+            return {}
+        row = np.asarray(self.rows_fn(info))[None]
+        if self.path.exists():
+            rows = np.concatenate([np.load(self.path, allow_pickle=False), row])
+        elif self.first is not None:
+            rows = np.concatenate([np.asarray(self.first)[None], row])
+        else:
+            rows = row
+        np.save(self.path, rows, allow_pickle=False)
+        offset = 1 if self.first is not None else 0
+        labels = ([self.first_label] if offset else []) + [self.label(i) for i in range(len(rows) - offset)]
+        plotting.save_grid(self.run_dir / f"{self.name}.png", rows.reshape(-1, *rows.shape[2:]), rows.shape[1],
+                           self.title, labels)
+        return {}
+
+
+def chain(*hooks: Hook) -> Sequence[Hook]:
+    """The hooks given, Nones dropped (a family's optional hooks)."""
+    return [h for h in hooks if h is not None]

@@ -1,0 +1,186 @@
+"""The one algorithm registry: an entry per algorithm, and everything else is built from it.
+
+An :class:`Algorithm` names its config class, its pure module (``init``, ``make_trainer``, ...),
+its family's host side (a :class:`jaxgen.core.fit.Family`: options, hooks, final plots, eval,
+sample / render / inspect) and its presets. ``jaxgen train|sweep|eval|sample|render|inspect``
+(:mod:`jaxgen.cli`) are generated from these entries in one loop, and a run directory is
+mapped back to its algorithm by the config type stored in its ``config.json``
+(:func:`for_run`) -- nothing dispatches on type names elsewhere.
+
+Adding an algorithm = a module + one :func:`register` call (here, or in user code before
+``jaxgen.cli.main`` runs). References may be objects or ``"package.module:attr"`` strings
+(imported when first used, so importing the registry stays cheap and cycle-free).
+"""
+from __future__ import annotations
+
+import dataclasses
+import importlib
+from pathlib import Path
+from typing import Any, Mapping
+
+from jaxgen.core.errors import ConfigError
+
+COMMANDS = ("train", "sweep", "eval", "sample", "render", "inspect")
+
+
+def _resolve(ref):
+    """An object, or the object a ``"module"`` / ``"module:attr"`` string names."""
+    if not isinstance(ref, str):
+        return ref
+    mod, _, attr = ref.partition(":")
+    obj = importlib.import_module(mod)
+    return getattr(obj, attr) if attr else obj
+
+
+@dataclasses.dataclass(frozen=True)
+class Algorithm:
+    """One registry entry.
+
+    Attributes:
+      name: the CLI name (``jaxgen train NAME``).
+      module: the pure module (``init(key, config, hparams)``, ``make_trainer(config, ...)``,
+        optionally ``validate(config)``), or its import path.
+      config: the config class, or ``"module:Class"``.
+      family: the host side (a :class:`~jaxgen.core.fit.Family` instance), or ``"module:attr"``.
+      help: one line for ``jaxgen train --help``.
+      presets: ``{name: config}`` (or ``"module:attr"``); ``--preset NAME`` starts from one.
+      default_preset: the preset used when none is named (None: the config's defaults).
+      fixed: config fields this entry fixes (e.g. ``{"model": "vae"}`` of the VAE entry).
+      example: an example command line (shown in ``--help``).
+    """
+
+    name: str
+    module: Any
+    config: Any
+    family: Any
+    help: str
+    presets: Any = None
+    default_preset: str | None = None
+    fixed: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    example: str = ""
+
+    @property
+    def mod(self):
+        return _resolve(self.module)
+
+    @property
+    def config_cls(self) -> type:
+        return _resolve(self.config)
+
+    @property
+    def fam(self):
+        return _resolve(self.family)
+
+    @property
+    def preset_map(self) -> dict:
+        return dict(_resolve(self.presets) or {})
+
+    @property
+    def commands(self) -> tuple:
+        return ("train", "sweep", "eval") + tuple(self.fam.commands)
+
+    def preset(self, name: str | None = None):
+        """The base config: preset ``name`` (default: ``default_preset``), else the defaults."""
+        name = name or self.default_preset
+        if name is None:
+            return self.config_cls()
+        presets = self.preset_map
+        if name not in presets:
+            raise ConfigError(f"--preset={name!r} is not a preset of {self.name}; accepted: {', '.join(presets)}.")
+        return presets[name]
+
+    def validate(self, config):
+        fn = getattr(self.mod, "validate", None)
+        return fn(config) if fn is not None else config
+
+    def matches(self, blob: Mapping) -> bool:
+        """Whether a stored ``config.json`` blob is a run of this entry."""
+        if blob.get("type") != self.config_cls.__name__:
+            return False
+        stored = blob.get("config", {})
+        return all(stored.get(k, v) == v for k, v in self.fixed.items())
+
+    def eval_names(self) -> str:
+        return ", ".join(a.name for a in REGISTRY.values())
+
+
+REGISTRY: dict[str, Algorithm] = {}
+
+
+def register(algo: Algorithm, replace: bool = False) -> Algorithm:
+    """Add ``algo``; a second entry of the same name is refused unless ``replace``."""
+    if algo.name in REGISTRY and not replace:
+        raise ValueError(f"an algorithm named {algo.name!r} is registered already")
+    REGISTRY[algo.name] = algo
+    return algo
+
+
+def unregister(name: str) -> None:
+    REGISTRY.pop(name, None)
+
+
+def get(name: str) -> Algorithm:
+    if name not in REGISTRY:
+        raise ConfigError(f"unknown algorithm {name!r}; accepted: {', '.join(REGISTRY)}.")
+    return REGISTRY[name]
+
+
+def names(command: str = "train") -> list[str]:
+    """Names of the registered algorithms that offer ``command``."""
+    return [n for n, a in REGISTRY.items() if command in a.commands]
+
+
+def for_run(run_dir: str | Path, command: str = "eval") -> Algorithm:
+    """The algorithm of the run in ``run_dir`` (from its config.json), which must offer ``command``."""
+    from jaxgen.core.checkpoint import read_config
+
+    blob = read_config(Path(run_dir))
+    for algo in REGISTRY.values():
+        if algo.matches(blob):
+            if command not in algo.commands:
+                raise ConfigError(f"{run_dir} holds a {algo.name} run; jaxgen {command} takes runs of: "
+                                  f"{', '.join(names(command))}.")
+            return algo
+    raise ConfigError(f"{run_dir} holds a {blob.get('type')} run, which no registered algorithm writes; "
+                      f"jaxgen {command} takes runs of: {', '.join(names(command))}.")
+
+
+# --------------------------------------------------------------------------- the entries
+
+_AE = "jaxgen.generative.autoencoder"
+for _name, _what in (("vae", "variational autoencoder"), ("ae", "autoencoder (under- or over-complete)"),
+                     ("dae", "denoising autoencoder")):
+    register(Algorithm(_name, _AE, f"{_AE}:AEConfig", "jaxgen.generative.ae_fit:FAMILY", f"{_what} on MNIST",
+                       fixed={"model": _name}, example=f"jaxgen train {_name} --arch conv --latent 16 --epochs 20"))
+
+register(Algorithm("gan", "jaxgen.generative.gan", "jaxgen.generative.gan:GANConfig", "jaxgen.generative.gan_fit:FAMILY",
+                   "GANs on MNIST or 64x64 RGB images (MLP/DCGAN, BCE/WGAN/WGAN-GP/hinge, SN, conditional, InfoGAN)",
+                   example="jaxgen train gan --arch dcgan --loss wgan-gp --sn --epochs 20"))
+
+register(Algorithm("tabular", "jaxgen.rl.tabular", "jaxgen.rl.tabular:QLearningConfig", "jaxgen.rl.tabular_fit:FAMILY",
+                   "tabular Q-learning, value or policy iteration (line world, FrozenLake)",
+                   example="jaxgen train tabular --method value-iteration --env LineWorld"))
+
+register(Algorithm("dqn", "jaxgen.rl.dqn", "jaxgen.rl.dqn:DQNConfig", "jaxgen.rl.fit:DQN_FAMILY",
+                   "DQN on a discrete gymnax environment", presets="jaxgen.rl.dqn_fit:PRESETS",
+                   default_preset="cartpole", example="jaxgen train dqn --env CartPole-v1 --threshold 475"))
+
+register(Algorithm("ppo", "jaxgen.rl.ppo", "jaxgen.rl.ppo:PPOConfig", "jaxgen.rl.fit:PG_FAMILY",
+                   "PPO (clipped) on a discrete or continuous gymnax environment", presets="jaxgen.rl.ppo:PRESETS",
+                   default_preset="cartpole", example="jaxgen train ppo --env CartPole-v1 --threshold 475"))
+
+register(Algorithm("reinforce", "jaxgen.rl.reinforce", "jaxgen.rl.reinforce:ReinforceConfig",
+                   "jaxgen.rl.fit:REINFORCE_FAMILY", "REINFORCE with Monte Carlo returns",
+                   example="jaxgen train reinforce --env CartPole-v1 --threshold 475"))
+
+
+def algorithm_of(config) -> Algorithm:
+    """The entry whose config class is ``type(config)`` (the first, for shared classes)."""
+    for algo in REGISTRY.values():
+        if isinstance(config, algo.config_cls) and all(getattr(config, k, v) == v for k, v in algo.fixed.items()):
+            return algo
+    raise ConfigError(f"a {type(config).__name__} is not the config of any registered algorithm; "
+                      f"registered: {', '.join(REGISTRY)}.")
+
+
+__all__ = ["Algorithm", "REGISTRY", "register", "unregister", "get", "names", "for_run", "algorithm_of"]
