@@ -2,6 +2,7 @@
 "grow" multiplies a parameter vector, each with its own metric keys and a little noise from
 the run's key (so that "bit-identical" means something)."""
 import collections
+import functools
 import dataclasses
 import json
 import os
@@ -54,6 +55,7 @@ def _count_step():
     return lambda s, data: _count(s, data)
 
 
+@functools.lru_cache(maxsize=None)  # one function per variant: runs in this process share compiled programs
 def _grow_step(start, nan_at=None):
     def grow(s, _data):
         TRACES["grow"] += 1
@@ -67,9 +69,12 @@ def _grow_step(start, nan_at=None):
     return grow
 
 
-def toy(cfg=ToyConfig(), count_epoch=0, nan_at=None, extra=(), count=_count):
+def toy(cfg=ToyConfig(), count_epoch=0, nan_at=None, extra=(), fresh=False):
+    """The toy trainer; ``fresh``: with new step functions (nothing compiled for them yet)."""
+    count = _count_step() if fresh else _count
+    grow = _grow_step.__wrapped__(cfg.count_steps, nan_at) if fresh else _grow_step(cfg.count_steps, nan_at)
     phases = [Phase("count", count, cfg.count_steps, steps_per_epoch=count_epoch),
-              Phase("grow", _grow_step(cfg.count_steps, nan_at), cfg.grow_steps), *extra]
+              Phase("grow", grow, cfg.grow_steps), *extra]
     return Trainer.phased(_init, phases, config=cfg)
 
 
@@ -127,7 +132,7 @@ def test_runner_logs_the_phases_and_equals_make_train(tmp_path):
     assert {k: (v["chunks"], v["steps"]) for k, v in t["phases"].items()} == {"count": (3, 7), "grow": (3, 9)}
     blob = json.loads((tmp_path / "r" / "config.json").read_text())
     assert blob["chunk_mode"] == {"count": "scan", "grow": "scan"} and blob["chunk_steps"] == {"count": 3, "grow": 3}
-    loop = runner.run(tr, 3, chunk_steps=4, progress=False, mode="loop")
+    loop = runner.run(tr, 3, chunk_steps=3, progress=False, mode="loop")
     for x, y in zip(jax.tree_util.tree_leaves(loop.state), jax.tree_util.tree_leaves(state)):
         np.testing.assert_allclose(x, y, rtol=1e-6)
 
@@ -174,7 +179,7 @@ def test_sigterm_at_the_phase_boundary_stops_and_resumes(tmp_path, capsys):
 def test_each_phase_compiles_once_per_chunk_length(mode):
     seen = []
     TRACES.clear()
-    tr = toy(count=_count_step())
+    tr = toy(fresh=True)
     hook = lambda info: seen.append(dict(TRACES))  # noqa: E731  (traces so far, after each chunk)
     runner.run(tr, 0, chunk_steps=3, progress=False, mode=mode, hooks=[hook])
     # count: chunks of 3, 3, 1 (scan: two programs, loop: one); grow: 3, 3, 3 (one program);
@@ -219,7 +224,7 @@ def test_hooks_see_the_phase_and_its_own_epochs(tmp_path):
 
 
 def test_progress_bar_and_rows_name_the_phase(capsys):
-    runner.run(toy(), 0, chunk_steps=4, progress=True, mode="scan")
+    runner.run(toy(), 0, chunk_steps=3, progress=True, mode="scan")
     err = capsys.readouterr().err
     assert "count" in err and "grow:" in err and err.index("count") < err.index("grow:")
     one = runner.run(Trainer(_init, _count, 4), 0, chunk_steps=2, progress=False, mode="scan")
@@ -228,12 +233,12 @@ def test_progress_bar_and_rows_name_the_phase(capsys):
 
 def test_sweep_over_seeds_and_a_traced_rate_of_a_phased_trainer():
     tr = toy()
-    res = sweep(tr, seeds=[0, 1, 2], grid={"rate": [0.5, 2.0]}, progress=False, mode="scan", chunk_steps=4)
+    res = sweep(tr, seeds=[0, 1, 2], grid={"rate": [0.5, 2.0]}, progress=False, mode="scan", chunk_steps=3)
     assert res.final["w_norm"].shape == (2, 3) and "count" not in res.final  # the last phase's metrics
     assert res.final_by_phase["count"]["count"].shape == (2, 3)
     assert np.all(res.select(rate=2.0)["w_norm"] > res.select(rate=0.5)["w_norm"])
-    assert [r["phase"] for r in res.history] == ["count"] * 2 + ["grow"] * 3
-    single = runner.run(tr, 1, progress=False, mode="scan", chunk_steps=4, hparams={"rate": 2.0})
+    assert [r["phase"] for r in res.history] == ["count"] * 3 + ["grow"] * 3
+    single = runner.run(tr, 1, progress=False, mode="scan", chunk_steps=3, hparams={"rate": 2.0})
     np.testing.assert_allclose(res.state.w[4], single.state.w, rtol=1e-6)  # run (rate 2.0, seed 1)
     np.testing.assert_allclose(res.state.count[4], single.state.count, rtol=1e-6)
 
@@ -241,8 +246,8 @@ def test_sweep_over_seeds_and_a_traced_rate_of_a_phased_trainer():
 def test_zero_length_phase_is_skipped_and_bad_phases_are_refused():
     tail = Phase("polish", _count, 0)
     tr = toy(extra=(tail,))
-    res = runner.run(tr, 0, chunk_steps=5, progress=False, mode="scan")
-    assert {r["phase"] for r in res.history} == {"count", "grow"} and int(res.state.step) == 16
+    res = runner.run(tr, 0, chunk_steps=3, progress=False, mode="scan")
+    assert [r["phase"] for r in res.history] == ["count"] * 3 + ["grow"] * 3 and int(res.state.step) == 16
     _, m = jax.jit(make_train(tr))(jax.random.PRNGKey(0))
     assert m["polish"]["count"].shape == (0,)
     with pytest.raises(ConfigError, match="'count' is used twice"):
