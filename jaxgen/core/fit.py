@@ -88,9 +88,11 @@ def fit(job: Job, *, seed: int = 0, run_dir: str | Path | None = None, resume: b
     timings = {**{k: t[k] for k in ("compile_s", "run_s", "host_s", "mode", "steps")}, "steps_per_s": rate(t["steps"])}
     if job.unit != "steps":
         timings[f"{job.unit}_per_s"] = rate(t["steps"] * job.per_step)
-    for h in job.hooks:  # hooks that time themselves (Timed): eval_s and the like
-        if hasattr(h, "seconds") and getattr(h, "name", None):
-            timings[f"{h.name}_s"] = h.seconds
+    for h in job.hooks:  # hooks that time themselves (Timed, EvalHook), also inside wrappers: eval_s, ...
+        while h is not None:
+            if hasattr(h, "seconds") and getattr(h, "name", None):
+                timings[f"{h.name}_s"] = h.seconds
+            h = getattr(h, "hook", None)
     cfg = job.trainer.config
     out = {"config": C.to_dict(cfg) if cfg is not None else {}, "seed": seed,
            "final": dict(res.history[-1]) if res.history else {}, "timings": timings,

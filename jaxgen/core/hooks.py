@@ -31,15 +31,18 @@ def is_last(info) -> bool:
 
 
 class EveryEpochs:
-    """Call ``hook`` when an epoch of ``info.steps_per_epoch`` iterations has just ended and
-    it is the ``n``-th such epoch (and always after the last chunk)."""
+    """Call ``hook`` when an epoch of the current phase (``info.phase_steps_per_epoch``
+    iterations) has just ended and it is the ``n``-th such epoch, and always after the last
+    chunk of a phase; ``phases`` (optional) limits it to the named phases."""
 
-    def __init__(self, hook: Hook, n: int = 1):
-        self.hook, self.n = hook, max(1, int(n))
+    def __init__(self, hook: Hook, n: int = 1, phases: Sequence[str] | None = None):
+        self.hook, self.n, self.phases = hook, max(1, int(n)), None if phases is None else tuple(phases)
 
     def __call__(self, info) -> dict:
-        spe = info.steps_per_epoch
-        if not is_last(info) and spe and (info.step % spe or (info.step // spe) % self.n):
+        if self.phases is not None and info.phase not in self.phases:
+            return {}
+        spe, done = info.phase_steps_per_epoch, info.phase_step
+        if not info.phase_done and spe and (done % spe or (done // spe) % self.n):
             return {}
         return self.hook(info) or {}
 
