@@ -47,19 +47,23 @@ def cutout(key: jax.Array, x: jax.Array, ratio: float = 0.5) -> jax.Array:
     return jnp.where(inside[..., None], BACKGROUND, x)
 
 
-def augment(policy: str, key: jax.Array, x: jax.Array, p: float = 1.0) -> jax.Array:
+def augment(policy: str, key: jax.Array, x: jax.Array, p: float | jax.Array = 1.0) -> jax.Array:
     """``x [B, H, W, C]`` through the transformations named in ``policy`` (identity for "none"),
     each applied to an image with probability ``p`` (drawn per image and transformation).
 
     ``p = 1`` is DiffAugment. A smaller ``p`` (as in ADA, Karras et al. 2020) keeps the
     augmentations from "leaking" into G: with translation at ``p = 1``, generated MNIST
-    digits drift off-centre, since only the shifted distribution is matched."""
+    digits drift off-centre, since only the shifted distribution is matched.
+
+    ``p`` may be a traced scalar (the GAN's ``augment_p``): then the per-image choice is always
+    computed, and ``p = 1`` selects every transformed image (``U[0, 1) < 1``), the same result
+    as the Python constant 1, which skips the choice."""
     if policy == "none":
         return x
     for i, name in enumerate(policy.split(",")):
         k = jax.random.fold_in(key, i)
         y = {"translation": translate, "cutout": cutout}[name](k, x)
-        if p < 1.0:
+        if not (isinstance(p, (int, float)) and p >= 1.0):
             apply = jax.random.uniform(jax.random.fold_in(k, 99), (x.shape[0], 1, 1, 1)) < p
             y = jnp.where(apply, y, x)
         x = y

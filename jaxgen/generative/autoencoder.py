@@ -32,6 +32,7 @@ from flax import struct
 from flax.training.train_state import TrainState
 
 from jaxgen.core import config as C
+from jaxgen.core import optim
 from jaxgen.core.distributions import bernoulli_log_prob, kl_diag_gaussian_std_normal, reparameterize
 from jaxgen.core.errors import choice
 from jaxgen.core.sharding import shard_batch
@@ -143,7 +144,9 @@ class AEState(TrainState):
 def build(config: AEConfig) -> tuple[AutoEncoder, optax.GradientTransformation]:
     """Model and optimiser of a config (cached: the same objects, so the same treedef)."""
     model = AutoEncoder(config.arch, config.latent, config.hidden, config.variational, config.deconv)
-    tx = optax.inject_hyperparams(optax.adam)(learning_rate=config.learning_rate, b1=config.adam_b1, b2=config.adam_b2)
+    # optax's defaults eps / eps_root injected too, as in run directories written before
+    tx = optim.optimizer("adam", learning_rate=config.learning_rate, b1=config.adam_b1, b2=config.adam_b2,
+                         eps=1e-8, eps_root=0.0)
     return model, tx
 
 
@@ -154,9 +157,7 @@ def init(key: jax.Array, config: AEConfig, hparams: dict | None = None) -> AESta
     k_param, k_run = jax.random.split(key)
     params = model.init(k_param, jnp.zeros((1, *IMAGE_SHAPE)))["params"]
     state = AEState.create(apply_fn=model.apply, params=params, tx=tx, key=k_run, hparams=hp, config=config)
-    opt_state = state.opt_state
-    opt_state.hyperparams["learning_rate"] = hp["learning_rate"]
-    return state.replace(opt_state=opt_state)
+    return state.replace(opt_state=optim.set_hyperparams(state.opt_state, {"learning_rate": hp["learning_rate"]}))
 
 
 def _encode(state, params, x):

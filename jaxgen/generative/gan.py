@@ -4,7 +4,7 @@
   28x28 for MNIST with one block fewer, 64x64 for faces); networks in :mod:`jaxgen.nets.gan`.
 * ``loss``: ``"bce"`` (minimax, non-saturating generator), ``"wgan"`` (weight clipping,
   RMSProp), ``"wgan-gp"`` (gradient penalty lambda = 10, Adam(1e-4, 0.5, 0.9)), ``"hinge"``;
-  the math is in :mod:`jaxgen.generative.gan_losses`.
+  the math is in :mod:`jaxgen.losses.adversarial` (shared with GAIL's discriminator).
 * ``sn``: spectral normalisation on every discriminator layer (power-iteration vectors in the
   discriminator's ``aux["spectral"]``, part of the train state).
 * ``conditional``: the label conditions G (embedding concatenated to z) and D (projection or
@@ -25,9 +25,24 @@
   No labels are used; on MNIST the codes tend to become the digits, which keeps G from
   spending samples on the boundaries between classes.
 * ``lr_decay_start``: from that epoch on, both learning rates fall linearly to 0 at the end of
-  the last epoch (:func:`lr_factor`); 0 (the default) keeps them constant. The rates live in
-  the optimisers' injected hyperparameters, so ``train_step`` uses whatever rate the state
-  holds and the epoch-wise trainer step (``data_step``) sets it from the schedule.
+  the last epoch (:func:`lr_factor`, :func:`jaxgen.core.optim.linear_decay`); 0 (the default)
+  keeps them constant. The rates live in the optimisers' injected hyperparameters
+  (:func:`jaxgen.core.optim.optimizer`), so ``train_step`` uses whatever rate the state holds
+  and the epoch-wise trainer step (``data_step``) sets it from the schedule.
+
+**Traced loss weights, compiled terms.** ``g_learning_rate``, ``d_learning_rate``, ``clip``,
+``gp_weight``, ``r1_weight``, ``label_smoothing``, ``ema``, ``info_weight`` and ``augment_p``
+are traced hyperparameters (``state.hparams``): ``jaxgen.core.sweep.sweep(trainer,
+grid={"r1_weight": [1, 5]})`` trains every value in one compile. *Whether* a term is computed
+at all is a static decision taken from the config's value, so that a default run costs what
+it did: a config value of 0 means the term is not compiled (no R1 gradient, no smoothing
+term, no weight average in the state, no InfoGAN cross-entropy), and a traced value for it is
+refused (:func:`check_hparams`); a nonzero config value compiles the term and the traced
+value weights it (a sweep's values may include 0, which then weights it by 0). The loss picks
+its own terms the same way (``gp_weight`` for wgan-gp, ``clip`` for wgan, ``label_smoothing``
+for bce only). ``augment_p`` has no "off" value: with an ``augment`` policy the per-image
+Bernoulli(p) choice is always compiled (a draw and a select per image, negligible beside D),
+and p = 1 applies every augmentation, as DiffAugment.
 
 One iteration (``train_step``) = ``n_critic`` discriminator updates (each on its own real
 minibatch) + one generator update. Optimiser defaults follow the loss (``resolve``): Adam(2e-4,
@@ -47,14 +62,19 @@ Choices made here (not covered by the house rules):
 * Conditional D updates generate fakes with the real batch's labels (so the penalty
   interpolates within a label); the G update draws labels uniformly.
 * The weight average's decay is warmed up as ``min(ema, (1 + t) / (10 + t))`` at iteration
-  ``t`` (as TensorFlow's ``ExponentialMovingAverage`` with ``num_updates``), so that a short run
-  does not average in its random initial weights. Batch norm still uses batch statistics
+  ``t`` (:func:`jaxgen.core.optim.ema_decay`, as TensorFlow's ``ExponentialMovingAverage`` with
+  ``num_updates``), so that a short run does not average in its random initial weights; the
+  average itself is :func:`jaxgen.core.optim.polyak`. Batch norm still uses batch statistics
   when sampling from the averaged weights.
+* Names follow the house words (``learning_rate``, ``adam_b1`` / ``adam_b2`` as the
+  autoencoder's); run directories written with the old names (``lr_g``, ``lr_d``, ``beta1``,
+  ``beta2``) still load (``GANConfig.MOVED``).
 
 Contract (DESIGN.md): ``init(key, config, hparams=None) -> GANState``,
 ``train_step(state, batch) -> (state, metrics)``, ``make_trainer(config, data) -> Trainer``,
 ``make_train(config, data) -> train(key, hparams=None)``. Step randomness is
-``fold_in(state.key, state.step)``.
+``fold_in(state.key, state.step)``. For the metrics of :mod:`jaxgen.eval.fid`,
+:func:`sampler` turns a state into the sampling function they take.
 """
 from __future__ import annotations
 
@@ -63,20 +83,24 @@ import functools
 import math
 from typing import ClassVar
 
+from typing import Any, Mapping
+
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 from flax import struct
 from flax.training.train_state import TrainState
 
 from jaxgen.core import config as C
+from jaxgen.core import optim
 from jaxgen.core.errors import ConfigError, choice
 from jaxgen.core.sharding import shard_batch
 from jaxgen.core.train import Trainer, batch_indices
 from jaxgen.core.train import make_train as _make_train
 from jaxgen.data.transforms import to_unit
 from jaxgen.generative import augment as A
-from jaxgen.generative import gan_losses as L
+from jaxgen.losses import adversarial as L
 from jaxgen.nets import gan as nets
 
 ARCHS = ("dcgan", "mlp")
@@ -87,11 +111,16 @@ EMA = "ema"  # key of the generator's averaged weights in its ``aux``
 
 #: Per-loss defaults: optimiser, learning rate (G and D), Adam betas, n_critic.
 LOSS_DEFAULTS = {
-    "bce": dict(optimizer="adam", lr=2e-4, beta1=0.5, beta2=0.999, n_critic=1),
-    "hinge": dict(optimizer="adam", lr=2e-4, beta1=0.5, beta2=0.999, n_critic=1),
-    "wgan": dict(optimizer="rmsprop", lr=5e-5, beta1=0.5, beta2=0.999, n_critic=5),
-    "wgan-gp": dict(optimizer="adam", lr=1e-4, beta1=0.5, beta2=0.9, n_critic=5),
+    "bce": dict(optimizer="adam", learning_rate=2e-4, adam_b1=0.5, adam_b2=0.999, n_critic=1),
+    "hinge": dict(optimizer="adam", learning_rate=2e-4, adam_b1=0.5, adam_b2=0.999, n_critic=1),
+    "wgan": dict(optimizer="rmsprop", learning_rate=5e-5, adam_b1=0.5, adam_b2=0.999, n_critic=5),
+    "wgan-gp": dict(optimizer="adam", learning_rate=1e-4, adam_b1=0.5, adam_b2=0.9, n_critic=5),
 }
+
+#: Traced weights whose term is compiled only when the config's value is nonzero (see the
+#: module docstring): name -> the term, for the error of :func:`check_hparams`.
+GATED = {"r1_weight": "the R1 penalty", "label_smoothing": "the label smoothing",
+         "ema": "the generator weight average", "info_weight": "the InfoGAN term"}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -104,6 +133,8 @@ class GANConfig:
     #: ``--resume`` may extend a run to more epochs and start (or move) the learning-rate
     #: decay: the only schedule is ``lr_factor``, a function of the step and these two fields
     RESUME_MAY_CHANGE: ClassVar[tuple] = ("epochs", "lr_decay_start")
+    #: run directories written before the house names
+    MOVED: ClassVar[dict] = {"lr_g": "g_learning_rate", "lr_d": "d_learning_rate", "beta1": "adam_b1", "beta2": "adam_b2"}
 
     arch: str = C.static("dcgan", "dcgan (strided convs) or mlp", ARCHS)
     loss: str = C.static("bce", "bce (minimax, non-saturating G), wgan (clipping), wgan-gp (gradient penalty) or hinge", L.LOSSES)
@@ -120,21 +151,21 @@ class GANConfig:
     n_power: int = C.static(1, "power iterations per D update (spectral norm)")
     n_critic: int = C.static(0, "D updates per G update (0: by loss: 5 for wgan / wgan-gp, else 1)")
     optimizer: str = C.static("auto", "auto (by loss: rmsprop for wgan, else adam), adam or rmsprop", OPTIMIZERS)
-    beta1: float = C.static(-1.0, "Adam beta1 (-1: by loss, 0.5)")
-    beta2: float = C.static(-1.0, "Adam beta2 (-1: by loss, 0.999; wgan-gp 0.9)")
+    adam_b1: float = C.static(-1.0, "Adam beta1 (-1: by loss, 0.5)")
+    adam_b2: float = C.static(-1.0, "Adam beta2 (-1: by loss, 0.999; wgan-gp 0.9)")
     batch_size: int = C.static(64, "minibatch size (real images per D update)")
     epochs: int = C.static(5, "passes over the training set (each iteration reads n_critic minibatches)")
-    lr_g: float = C.traced(0.0, "generator learning rate (0: by loss: 2e-4; wgan 5e-5; wgan-gp 1e-4)")
-    lr_d: float = C.traced(0.0, "discriminator learning rate (0: by loss, as lr_g)")
+    g_learning_rate: float = C.traced(0.0, "generator learning rate (0: by loss: 2e-4; wgan 5e-5; wgan-gp 1e-4)")
+    d_learning_rate: float = C.traced(0.0, "discriminator learning rate (0: by loss, as g_learning_rate)")
     clip: float = C.traced(0.01, "wgan: critic weights are clipped to [-clip, clip]")
     gp_weight: float = C.traced(10.0, "wgan-gp: weight lambda of the gradient penalty")
     augment: str = C.static("none", "DiffAugment of D's inputs, real and fake: none, translation (1/8 of the side), cutout (half the side) or translation,cutout", A.POLICIES)
-    augment_p: float = C.static(1.0, "probability that each augmentation is applied to an image (1: DiffAugment; < 1: ADA-style, less leaking into G)")
-    r1_weight: float = C.static(0.0, "gamma of the R1 penalty gamma/2 E|grad D(real)|^2 on the discriminator (0: none; e.g. 1 to 10)")
-    label_smoothing: float = C.static(0.0, "bce: one-sided label smoothing, D's target for real images is 1 - this (0: none; e.g. 0.1)")
-    ema: float = C.static(0.0, "decay of a moving average of G's weights used for samples and evaluation (0: none; e.g. 0.999)")
+    augment_p: float = C.traced(1.0, "probability that each augmentation is applied to an image (1: DiffAugment; < 1: ADA-style, less leaking into G); traced, always compiled with an augment policy")
+    r1_weight: float = C.traced(0.0, "gamma of the R1 penalty gamma/2 E|grad D(real)|^2 on the discriminator (0: not computed; e.g. 1 to 10); traced, compiled when nonzero")
+    label_smoothing: float = C.traced(0.0, "bce: one-sided label smoothing, D's target for real images is 1 - this (0: not computed; e.g. 0.1); traced, compiled when nonzero")
+    ema: float = C.traced(0.0, "decay of a moving average of G's weights used for samples and evaluation (0: none kept; e.g. 0.999); traced, kept when nonzero")
     info_codes: int = C.static(0, "InfoGAN: size of a categorical latent code given to G and predicted by a Q head on D (0: none; e.g. 10 for MNIST)")
-    info_weight: float = C.static(1.0, "InfoGAN: weight lambda of the code's cross-entropy (the mutual-information term) in both losses")
+    info_weight: float = C.traced(1.0, "InfoGAN: weight lambda of the code's cross-entropy (the mutual-information term) in both losses (0: not computed); traced, compiled when nonzero with info_codes")
     lr_decay_start: int = C.static(0, "epoch from which both learning rates fall linearly to 0 at the end of the last epoch (0: constant rates)")
 
     @property
@@ -160,10 +191,10 @@ def resolve(config: GANConfig) -> GANConfig:
     return dataclasses.replace(
         config,
         optimizer=d["optimizer"] if config.optimizer == "auto" else config.optimizer,
-        lr_g=config.lr_g or d["lr"],
-        lr_d=config.lr_d or d["lr"],
-        beta1=d["beta1"] if config.beta1 < 0 else config.beta1,
-        beta2=d["beta2"] if config.beta2 < 0 else config.beta2,
+        g_learning_rate=config.g_learning_rate or d["learning_rate"],
+        d_learning_rate=config.d_learning_rate or d["learning_rate"],
+        adam_b1=d["adam_b1"] if config.adam_b1 < 0 else config.adam_b1,
+        adam_b2=d["adam_b2"] if config.adam_b2 < 0 else config.adam_b2,
         n_critic=config.n_critic or d["n_critic"],
         d_norm=norm,
     )
@@ -189,8 +220,8 @@ def validate(config: GANConfig, num_examples: int | None = None) -> GANConfig:
     C.require(config, "n_critic", isinstance(config.n_critic, int) and 0 <= config.n_critic <= 100, "0 (by loss) or 1 to 100")
     C.require(config, "mlp_hidden", len(config.mlp_hidden) >= 1 and all(int(h) >= 1 for h in config.mlp_hidden),
               "a non-empty tuple of whole numbers >= 1")
-    C.require(config, "lr_g", 0 <= config.lr_g < 1, "0 (by loss) or a number in (0, 1)")
-    C.require(config, "lr_d", 0 <= config.lr_d < 1, "0 (by loss) or a number in (0, 1)")
+    C.require(config, "g_learning_rate", 0 <= config.g_learning_rate < 1, "0 (by loss) or a number in (0, 1)")
+    C.require(config, "d_learning_rate", 0 <= config.d_learning_rate < 1, "0 (by loss) or a number in (0, 1)")
     C.require(config, "clip", config.clip > 0, "a number > 0")
     C.require(config, "gp_weight", config.gp_weight >= 0, "a number >= 0")
     C.require(config, "r1_weight", config.r1_weight >= 0, "a number >= 0")
@@ -233,9 +264,13 @@ class GANState(struct.PyTreeNode):
 
 
 def _optimizer(cfg: GANConfig):
+    """Both players' optimiser (:func:`jaxgen.core.optim.optimizer`); the injected names are
+    those of optax's defaults (``eps``, ``eps_root`` / ``initial_scale`` included), as in run
+    directories written before, so their optimiser states still restore. The learning rate
+    is set per player from ``hparams`` by :func:`init` (the 1e-4 here is a placeholder)."""
     if cfg.optimizer == "rmsprop":
-        return optax.inject_hyperparams(optax.rmsprop)(learning_rate=1e-4, decay=0.99, eps=1e-8)
-    return optax.inject_hyperparams(optax.adam)(learning_rate=1e-4, b1=cfg.beta1, b2=cfg.beta2)
+        return optim.optimizer("rmsprop", learning_rate=1e-4, decay=0.99, eps=1e-8, initial_scale=0.0)
+    return optim.optimizer("adam", learning_rate=1e-4, b1=cfg.adam_b1, b2=cfg.adam_b2, eps=1e-8, eps_root=0.0)
 
 
 @functools.lru_cache(maxsize=None)
@@ -253,10 +288,24 @@ def build(config: GANConfig):
     return g, d, _optimizer(cfg)
 
 
+def check_hparams(config: GANConfig, values: Mapping[str, Any]) -> None:
+    """Refuse (ConfigError) traced values, or sweep-grid value lists, for a term the config
+    does not compile: a nonzero ``r1_weight`` / ``label_smoothing`` / ``ema`` / ``info_weight``
+    where the config's value is 0 (see the module docstring). Values that are tracers (inside
+    a vmapped init) are not inspected."""
+    for name, what in GATED.items():
+        if name not in values or getattr(config, name) != 0 or isinstance(values[name], jax.core.Tracer):
+            continue
+        if np.any(np.asarray(values[name], np.float64) != 0):
+            raise ConfigError(f"{name}={values[name]!r} weights {what}, which is not computed with the config's {name}=0; "
+                              f"set {name} to a nonzero value (e.g. one of the values) so that it is compiled.")
+
+
 def init(key: jax.Array, config: GANConfig, hparams: dict | None = None) -> GANState:
     """Initial state. ``key``: uint32[2]; ``hparams``: traced overrides (scalars)."""
     cfg = resolve(config)
     g_net, d_net, tx = build(cfg)
+    check_hparams(cfg, hparams or {})
     hp = C.hparams(cfg, hparams)
     kg, kd, krun = jax.random.split(key, 3)
     z = jnp.zeros((2, cfg.z_dim))
@@ -265,12 +314,10 @@ def init(key: jax.Array, config: GANConfig, hparams: dict | None = None) -> GANS
     gv = dict(g_net.init({"params": kg}, z, y, train=True))
     dv = dict(d_net.init({"params": kd}, x, y, train=True, update_sn=False))
     players = []
-    for net, v, lr in ((g_net, gv, hp["lr_g"]), (d_net, dv, hp["lr_d"])):
+    for net, v, lr in ((g_net, gv, hp["g_learning_rate"]), (d_net, dv, hp["d_learning_rate"])):
         params = v.pop("params")
         p = Player.create(apply_fn=net.apply, params=params, tx=tx, aux=v)
-        opt = p.opt_state
-        opt.hyperparams["learning_rate"] = jnp.array(lr, jnp.float32, copy=True)
-        players.append(p.replace(opt_state=opt))
+        players.append(p.replace(opt_state=optim.set_hyperparams(p.opt_state, {"learning_rate": lr})))
     g = players[0]
     if cfg.ema > 0:
         g = g.replace(aux={**g.aux, EMA: jax.tree_util.tree_map(jnp.copy, g.params)})
@@ -310,13 +357,14 @@ def _labels(cfg: GANConfig, key, n):
     return jax.random.randint(key, (n,), 0, cfg.g_classes) if cfg.g_classes else None
 
 
-def _info_term(cfg: GANConfig, q_logits, codes) -> tuple[jax.Array, dict]:
-    """InfoGAN: (info_weight x cross-entropy of the code logits ``[B, K]`` against the codes
-    ``[B]``, metrics ``info_ce`` / ``info_acc``); zero and no metrics without codes."""
-    if not cfg.info_codes:
+def _info_term(cfg: GANConfig, hp: dict, q_logits, codes) -> tuple[jax.Array, dict]:
+    """InfoGAN: (``hp["info_weight"]`` x cross-entropy of the code logits ``[B, K]`` against the
+    codes ``[B]``, metrics ``info_ce`` / ``info_acc``); zero and no metrics without codes or with
+    the config's ``info_weight`` 0 (the term is then not computed)."""
+    if not (cfg.info_codes and cfg.info_weight > 0):
         return jnp.zeros(()), {}
     ce = jnp.mean(optax.softmax_cross_entropy_with_integer_labels(q_logits, codes))
-    return cfg.info_weight * ce, {"info_ce": ce, "info_acc": jnp.mean(jnp.argmax(q_logits, -1) == codes)}
+    return hp["info_weight"] * ce, {"info_ce": ce, "info_acc": jnp.mean(jnp.argmax(q_logits, -1) == codes)}
 
 
 def d_update(state: GANState, real: jax.Array, labels: jax.Array | None, key: jax.Array):
@@ -329,16 +377,17 @@ def d_update(state: GANState, real: jax.Array, labels: jax.Array | None, key: ja
     codes = _labels(cfg, jax.random.fold_in(key, 3), real.shape[0]) if cfg.info_codes else None
     fake = jax.lax.stop_gradient(g_forward(g, g.params, z, y if cfg.conditional else codes)[0])
     # the penalty interpolates between the augmented real and fake images
-    real = A.augment(cfg.augment, jax.random.fold_in(ka, 0), real, cfg.augment_p)
-    fake = A.augment(cfg.augment, jax.random.fold_in(ka, 1), fake, cfg.augment_p)
+    real = A.augment(cfg.augment, jax.random.fold_in(ka, 0), real, hp["augment_p"])
+    fake = A.augment(cfg.augment, jax.random.fold_in(ka, 1), fake, hp["augment_p"])
+    smoothing = hp["label_smoothing"] if cfg.label_smoothing > 0 else 0.0  # 0: the term is not compiled
 
     def loss_fn(params):
         s_real, _, aux = d_forward(d, params, d.aux, real, y, update_sn=True)
         s_fake, q_fake, aux = d_forward(d, params, aux, fake, y)
-        loss = L.d_loss(cfg.loss, s_real, s_fake, cfg.label_smoothing)
+        loss = L.d_loss(cfg.loss, s_real, s_fake, smoothing)
         m = {"d_loss": loss, "d_real": jnp.mean(s_real), "d_fake": jnp.mean(s_fake),
              "d_acc": L.d_accuracy(s_real, s_fake)}
-        info, mi = _info_term(cfg, q_fake, codes)
+        info, mi = _info_term(cfg, hp, q_fake, codes)
         loss, m = loss + info, {**m, **mi}
         if cfg.loss == "wgan-gp":
             xh = L.interpolate(kgp, real, fake)
@@ -347,7 +396,7 @@ def d_update(state: GANState, real: jax.Array, labels: jax.Array | None, key: ja
             m["gp"] = gp
         if cfg.r1_weight > 0:
             r1 = L.r1_penalty(lambda xx: d_forward(d, params, d.aux, xx, y)[0], real)
-            loss = loss + cfg.r1_weight * r1
+            loss = loss + hp["r1_weight"] * r1
             m["r1"] = r1
         return loss, (aux, m)
 
@@ -360,7 +409,7 @@ def d_update(state: GANState, real: jax.Array, labels: jax.Array | None, key: ja
 
 def g_update(state: GANState, key: jax.Array):
     """One generator update against the current discriminator. Returns (g Player, metrics)."""
-    cfg, g, d = state.config, state.g, state.d
+    cfg, hp, g, d = state.config, state.hparams, state.g, state.d
     kz, ky = jax.random.split(key)
     y = _labels(cfg, ky, cfg.batch_size)
     z = jax.random.normal(kz, (cfg.batch_size, cfg.z_dim))
@@ -369,9 +418,9 @@ def g_update(state: GANState, key: jax.Array):
 
     def loss_fn(params):
         fake, aux = g_forward(g, params, z, y, update_stats=True)
-        s, q, _ = d_forward(d, d.params, d.aux, A.augment(cfg.augment, jax.random.fold_in(key, 2), fake, cfg.augment_p), y_d)
+        s, q, _ = d_forward(d, d.params, d.aux, A.augment(cfg.augment, jax.random.fold_in(key, 2), fake, hp["augment_p"]), y_d)
         loss = L.g_loss(cfg.loss, s)
-        info, mi = _info_term(cfg, q, y)
+        info, mi = _info_term(cfg, hp, q, y)
         return loss + info, (aux, {"g_loss": loss, **{"g_" + k: v for k, v in mi.items()}})
 
     (_, (aux, m)), grads = jax.value_and_grad(loss_fn, has_aux=True)(g.params)
@@ -398,17 +447,10 @@ def train_step(state: GANState, batch: dict) -> tuple[GANState, dict]:
     metrics = jax.tree_util.tree_map(lambda *x: sum(x) / len(x), *ms)
     metrics["wdist"] = metrics["d_real"] - metrics["d_fake"]
     g, mg = g_update(state, jax.random.fold_in(key, cfg.n_critic))
-    if cfg.ema > 0:
-        g = g.replace(aux={**g.aux, EMA: update_ema(cfg.ema, g.aux[EMA], g.params, state.step)})
+    if cfg.ema > 0:  # the average after iteration t: decay = min(ema, (1 + t) / (10 + t))
+        decay = optim.ema_decay(state.hparams["ema"], state.step)
+        g = g.replace(aux={**g.aux, EMA: optim.polyak(g.aux[EMA], g.params, 1.0 - decay)})
     return state.replace(g=g, step=state.step + 1), {**metrics, **mg}
-
-
-def update_ema(ema: float, avg, params, step: jax.Array):
-    """The generator's averaged weights after iteration ``step``: ``decay * avg + (1 - decay) * params``
-    with ``decay = min(ema, (1 + step) / (10 + step))``."""
-    t = jnp.asarray(step, jnp.float32)
-    decay = jnp.minimum(ema, (1.0 + t) / (10.0 + t))
-    return jax.tree_util.tree_map(lambda a, p: decay * a + (1.0 - decay) * p, avg, params)
 
 
 def averaged_params(state: GANState):
@@ -439,17 +481,16 @@ def lr_factor(config: GANConfig, step: jax.Array, steps_per_epoch: int) -> jax.A
     epoch ``lr_decay_start``, then linear down to 0 at iteration ``epochs * steps_per_epoch``."""
     if config.lr_decay_start <= 0:
         return jnp.ones((), jnp.float32)
-    start, end = config.lr_decay_start * steps_per_epoch, config.epochs * steps_per_epoch
-    t = jnp.asarray(step, jnp.float32)
-    return jnp.clip((end - t) / (end - start), 0.0, 1.0)
+    return optim.linear_decay(step, config.lr_decay_start * steps_per_epoch, config.epochs * steps_per_epoch)
 
 
 def with_learning_rates(state: GANState, factor: jax.Array) -> GANState:
-    """``state`` whose optimisers use ``factor`` times the base rates ``hparams["lr_g" / "lr_d"]``."""
+    """``state`` whose optimisers use ``factor`` times the base rates
+    ``hparams["g_learning_rate" / "d_learning_rate"]``."""
     def set_lr(p: Player, base) -> Player:
-        opt = p.opt_state
-        return p.replace(opt_state=opt._replace(hyperparams={**opt.hyperparams, "learning_rate": base * factor}))
-    return state.replace(g=set_lr(state.g, state.hparams["lr_g"]), d=set_lr(state.d, state.hparams["lr_d"]))
+        return p.replace(opt_state=optim.set_hyperparams(p.opt_state, {"learning_rate": base * factor}))
+    return state.replace(g=set_lr(state.g, state.hparams["g_learning_rate"]),
+                         d=set_lr(state.d, state.hparams["d_learning_rate"]))
 
 
 def data_step(state: GANState, data: dict) -> tuple[GANState, dict]:

@@ -22,13 +22,13 @@ def data(mnist_small):
 
 def test_loss_defaults():
     r = gan.resolve(gan.GANConfig())
-    assert (r.optimizer, r.lr_g, r.lr_d, r.beta1, r.beta2, r.n_critic, r.d_norm) == ("adam", 2e-4, 2e-4, 0.5, 0.999, 1, "batch")
+    assert (r.optimizer, r.g_learning_rate, r.d_learning_rate, r.adam_b1, r.adam_b2, r.n_critic, r.d_norm) == ("adam", 2e-4, 2e-4, 0.5, 0.999, 1, "batch")
     r = gan.resolve(gan.GANConfig(loss="wgan"))
-    assert (r.optimizer, r.lr_d, r.n_critic, r.clip) == ("rmsprop", 5e-5, 5, 0.01)
+    assert (r.optimizer, r.d_learning_rate, r.n_critic, r.clip) == ("rmsprop", 5e-5, 5, 0.01)
     r = gan.resolve(gan.GANConfig(loss="wgan-gp"))
-    assert (r.optimizer, r.lr_g, r.beta1, r.beta2, r.n_critic, r.gp_weight, r.d_norm) == ("adam", 1e-4, 0.5, 0.9, 5, 10.0, "layer")
+    assert (r.optimizer, r.g_learning_rate, r.adam_b1, r.adam_b2, r.n_critic, r.gp_weight, r.d_norm) == ("adam", 1e-4, 0.5, 0.9, 5, 10.0, "layer")
     assert gan.resolve(gan.GANConfig(loss="hinge", sn=True)).d_norm == "none"
-    assert gan.resolve(gan.GANConfig(lr_g=1e-3, n_critic=2)).lr_g == 1e-3
+    assert gan.resolve(gan.GANConfig(g_learning_rate=1e-3, n_critic=2)).g_learning_rate == 1e-3
     assert gan.resolve(gan.resolve(gan.GANConfig(loss="wgan"))) == gan.resolve(gan.GANConfig(loss="wgan"))
 
 
@@ -101,14 +101,14 @@ def test_label_smoothing_range():
 def test_infogan_term_hand_computed_and_codes_learned(data):
     cfg = gan.GANConfig(**SMALL, info_codes=2, info_weight=0.5)
     logits, codes = jnp.array([[0.0, np.log(3.0)], [0.0, 0.0], [2.0, 0.0]]), jnp.array([1, 0, 0])
-    term, m = gan._info_term(cfg, logits, codes)
+    term, m = gan._info_term(cfg, gan.C.hparams(cfg), logits, codes)
     ce = (-np.log(0.75) + np.log(2.0) - np.log(np.exp(2) / (np.exp(2) + 1))) / 3
     np.testing.assert_allclose([float(m["info_ce"]), float(term), float(m["info_acc"])], [ce, 0.5 * ce, 1.0], rtol=1e-5)
-    assert gan._info_term(gan.GANConfig(**SMALL), logits, codes)[1] == {}
+    assert gan._info_term(gan.GANConfig(**SMALL), {}, logits, codes)[1] == {}
     with pytest.raises(ConfigError, match="info_codes=10 is out of range.*0 when conditional=True"):
         gan.validate(gan.GANConfig(conditional=True, info_codes=10))
     # G and Q cooperate on the code: within 160 iterations Q reads it from G's images far above chance (1/10)
-    train = gan.make_train(gan.GANConfig(**{**SMALL, "epochs": 8}, info_codes=10, lr_g=1e-3, lr_d=1e-3), data)
+    train = gan.make_train(gan.GANConfig(**{**SMALL, "epochs": 8}, info_codes=10, g_learning_rate=1e-3, d_learning_rate=1e-3), data)
     state, metrics = jax.jit(train)(jax.random.PRNGKey(0))
     assert float(metrics["g_info_acc"][:20].mean()) < 0.3 and float(metrics["g_info_acc"][-20:].mean()) > 0.7
     x = gan.sample(state, jax.random.PRNGKey(1), 6, jnp.array([0, 0, 0, 9, 9, 9]))  # codes requested like labels
@@ -156,7 +156,7 @@ def test_seeds_reproduce_and_differ_without_recompiling(data):
 
 def test_sweep_over_learning_rates_and_seeds_in_one_compile(data):
     tr = gan.make_trainer(gan.GANConfig(**SMALL), data)
-    res = sweep(tr, seeds=2, grid={"lr_d": [1e-4, 1e-3]}, progress=False, mode="scan", chunk_steps=tr.num_steps)
+    res = sweep(tr, seeds=2, grid={"d_learning_rate": [1e-4, 1e-3]}, progress=False, mode="scan", chunk_steps=tr.num_steps)
     assert res.final["d_loss"].shape == (2, 2)
     assert len(np.unique(np.round(res.final["d_loss"], 6))) == 4
     np.testing.assert_allclose(np.asarray(res.state.d.opt_state.hyperparams["learning_rate"]), [1e-4, 1e-4, 1e-3, 1e-3], rtol=1e-6)
@@ -165,7 +165,7 @@ def test_sweep_over_learning_rates_and_seeds_in_one_compile(data):
 def test_divergence_stops_with_message_and_keeps_last_good_checkpoint(data, tmp_path):
     tr = gan.make_trainer(gan.GANConfig(**{**SMALL, "epochs": 2}), data)
     with pytest.raises(DivergenceError, match="training diverged at step 5: metric"):
-        runner.run(tr, 0, hparams={"lr_d": 1e30}, chunk_steps=5, progress=False, mode="loop")
+        runner.run(tr, 0, hparams={"d_learning_rate": 1e30}, chunk_steps=5, progress=False, mode="loop")
 
     def poisoned(state, d):  # a numerical blow-up of the discriminator after step 10
         bad = jnp.where(state.step >= 10, jnp.nan, 1.0)

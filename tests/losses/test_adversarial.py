@@ -1,4 +1,5 @@
-"""GAN losses, gradient penalty, clipping and spectral norm against hand-computed values."""
+"""Adversarial losses, gradient penalty, R1 and clipping against hand-computed values; chex
+shape checks on entry."""
 import math
 
 import jax
@@ -6,8 +7,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxgen.generative import gan_losses as L
-from jaxgen.nets import gan as nets
+from jaxgen.losses import adversarial as L
 
 LN3 = math.log(3.0)
 
@@ -87,30 +87,25 @@ def test_unknown_loss_one_sentence():
         L.d_loss("lsgan", jnp.zeros(2), jnp.zeros(2))
 
 
-def test_power_iteration_finds_largest_singular_value():
-    w = jax.random.normal(jax.random.PRNGKey(0), (30, 20))
-    u0 = jnp.ones(20) / math.sqrt(20)
-    sigma, _ = nets.power_iteration(w, u0, 100)
-    np.testing.assert_allclose(sigma, np.linalg.svd(np.asarray(w), compute_uv=False)[0], rtol=1e-4)
+def test_shape_checks_on_entry():
+    with pytest.raises(AssertionError):
+        L.bce_d_loss(jnp.zeros((4, 1)), jnp.zeros(4))  # scores must be [B], not [B, 1]
+    with pytest.raises(AssertionError):
+        L.g_loss("hinge", jnp.zeros(()))
+    with pytest.raises(AssertionError):
+        L.interpolate(jax.random.PRNGKey(0), jnp.zeros((2, 3)), jnp.zeros((3, 3)))
+    with pytest.raises(AssertionError):  # a critic returning [B, 1] instead of [B]
+        L.r1_penalty(lambda z: jnp.sum(z, -1, keepdims=True), jnp.ones((2, 3)))
+    with pytest.raises(AssertionError):
+        L.bce_d_loss(jnp.zeros(2), jnp.zeros(2), jnp.zeros(2))  # the smoothing is a scalar
+    # the real and fake batches may differ in size (GAIL: expert and policy batches)
+    np.testing.assert_allclose(L.bce_d_loss(jnp.zeros(2), jnp.zeros(3)), 2 * math.log(2.0), rtol=1e-6)
 
 
-@pytest.mark.parametrize("arch", ["mlp", "dcgan"])
-def test_spectral_norm_layers_have_unit_singular_value(arch):
-    if arch == "mlp":
-        d = nets.MLPDiscriminator((64, 32), num_classes=10, sn=True, n_power=10)
-        x = jnp.zeros((2, 28, 28, 1))
-    else:
-        d = nets.DCGANDiscriminator(28, width=8, num_classes=10, sn=True, norm="none", n_power=10)
-        x = jnp.zeros((2, 28, 28, 1))
-    y = jnp.zeros((2,), jnp.int32)
-    v = d.init(jax.random.PRNGKey(0), x, y, update_sn=False)
-    before = nets.spectral_report(v["params"], v["spectral"])
-    assert len(before) == (3 if arch == "mlp" else 4)
-    upd = jax.jit(lambda v: d.apply(v, x, y, update_sn=True, mutable=["spectral"])[1])
-    for _ in range(30):  # 300 power iterations (random matrices have close top singular values)
-        v = {**v, **upd(v)}
-    report = nets.spectral_report(v["params"], v["spectral"])
-    for name, (sigma, top) in report.items():
-        assert abs(top - 1.0) < 1e-3, (name, sigma, top)
-    # at init (one random u) the estimate is below the truth: the normalised SV exceeds 1
-    assert max(t for _, t in before.values()) > 1.01
+def test_traced_smoothing_and_clip_equal_constants():
+    real, fake = jnp.array([LN3, -1.0]), jnp.array([0.0, 2.0])
+    f = jax.jit(lambda s: L.bce_d_loss(real, fake, s))
+    np.testing.assert_allclose(f(0.1), L.bce_d_loss(real, fake, 0.1), rtol=1e-6)
+    np.testing.assert_allclose(f(0.0), L.bce_d_loss(real, fake), rtol=1e-6)  # traced 0 = no smoothing
+    p = {"a": jnp.array([-1.0, 0.5])}
+    np.testing.assert_allclose(jax.jit(L.clip_weights)(p, 0.2)["a"], [-0.2, 0.2])
