@@ -18,11 +18,22 @@ loss, then the target-network refresh when the env-step counter crosses a multip
   MinAtar paper's 16-channel 3x3 convolution + 128 units); ``"auto"`` picks the conv net
   for image observations. ``dueling=True`` adds the value/advantage head (Wang et al. 2016).
 * MinAtar frames (0/1) are stored as uint8 in the buffer (a quarter of the memory).
+* the loss and targets are :mod:`jaxgen.losses.value`'s (``huber``, ``q_learning_target``,
+  ``double_q_target``), exploration :mod:`jaxgen.rl.exploration`'s, the target refresh
+  :func:`jaxgen.core.optim.polyak`.
+* the optimiser: global-norm clipping at the traced ``max_grad_norm`` (``inf``: none; a
+  config.json that stored the old "0: none" loads as ``inf``), then
+  :func:`jaxgen.core.optim.optimizer`'s Adam with the learning rate injected. The clip stays
+  outside the injected Adam (``optax.chain(clip, adam)``, the clip norm read from
+  ``state.hparams``), so the optimiser state keeps the structure that run directories
+  written before hold, and their checkpoints restore.
 
 Contract (DESIGN.md): ``init(key, config, hparams=None) -> DQNState``; ``update(state, data=None)``
 (the Trainer's step; data is unused), ``make_trainer(config)``, ``make_train(config) ->
-train(key, hparams=None)``. Traced (sweepable in one compile): learning_rate, gamma, the
-epsilon numbers, learning_starts, target_period, target_tau, eval_epsilon. Per-iteration
+train(key, hparams=None)``. Traced (sweepable in one compile): learning_rate, max_grad_norm,
+huber_delta, gamma, the epsilon numbers, learning_starts, target_period, target_tau,
+eval_epsilon. Names as in every RL config: ``num_envs``, ``total_steps`` (environment steps
+in the run), ``num_iterations`` (derived: calls of :func:`update`). Per-iteration
 randomness is ``fold_in(state.key, state.step)``. Evaluation (:func:`evaluate`) plays
 complete episodes at the fixed ``eval_epsilon``; :mod:`jaxgen.rl.dqn_fit` runs it between
 chunks and draws the curves.
@@ -41,14 +52,16 @@ import optax
 from flax import struct
 
 from jaxgen.core import config as C
+from jaxgen.core import optim
 from jaxgen.core.errors import ConfigError, choice
 from jaxgen.core.train import Trainer
 from jaxgen.core.train import make_train as _make_train
+from jaxgen.losses.value import double_q_target, huber, q_learning_target
 from jaxgen.nets.conv import PatchConv
 from jaxgen.nets.mlp import MLP
 from jaxgen.rl import buffers, envs
-from jaxgen.rl.envs import EpisodeStats, VecEnv
-from jaxgen.rl.losses import double_q_target, epsilon_greedy, huber, linear_epsilon, q_learning_target
+from jaxgen.rl.envs import EpisodeStats
+from jaxgen.rl.exploration import epsilon_greedy, linear_epsilon
 
 NETWORKS = ("auto", "mlp", "minatar")
 
@@ -69,8 +82,8 @@ class DQNConfig:
     dueling: bool = C.static(False, "dueling value/advantage head")
     double: bool = C.static(False, "double DQN target")
     explore_probs: tuple | None = C.static(None, "exploration distribution over actions (None: uniform)")
-    max_grad_norm: float = C.static(10.0, "global gradient-norm clip (0: none)")
     learning_rate: float = C.traced(2.5e-4, "Adam learning rate")
+    max_grad_norm: float = C.traced(10.0, "global gradient-norm clip (inf: none)")
     huber_delta: float = C.traced(float("inf"), "Huber loss threshold (1: the DQN paper; inf: squared error, stable on CartPole)")
     gamma: float = C.traced(0.99, "discount")
     eps_start: float = C.traced(1.0, "initial exploration epsilon")
@@ -84,6 +97,13 @@ class DQNConfig:
     @property
     def num_iterations(self) -> int:
         return self.total_steps // self.num_envs
+
+    @staticmethod
+    def upgrade(values: dict) -> dict:
+        """``max_grad_norm`` 0 meant "no clipping" when it was static; now that is ``inf``."""
+        if values.get("max_grad_norm") == 0:
+            values = {**values, "max_grad_norm": float("inf")}
+        return values
 
 
 class QNetwork(nn.Module):
@@ -111,31 +131,39 @@ class QNetwork(nn.Module):
 
 
 class Built(NamedTuple):
-    env: Any
-    env_params: Any
-    venv: VecEnv
+    """What a config builds on its environment's :class:`~jaxgen.rl.envs.EnvSpec`."""
+
+    spec: envs.EnvSpec
     net: QNetwork
-    tx: optax.GradientTransformation
-    num_actions: int
-    obs_shape: tuple
-    obs_dtype: Any
-    explore_probs: Any
 
 
 @functools.lru_cache(maxsize=None)
 def build(config: DQNConfig) -> Built:
-    """Environment, network and optimiser of a validated config (cached: same objects, same treedef)."""
-    env, params = envs.make(config.env)
-    envs.require_discrete(config.env, env, params, "DQN")
-    n_act = envs.num_actions(env, params)
-    shape = envs.obs_shape(env, params)
-    arch = config.network if config.network != "auto" else ("minatar" if len(shape) == 3 else "mlp")
-    net = QNetwork(n_act, arch, tuple(config.hidden), config.dueling)
-    adam = optax.inject_hyperparams(optax.adam)(learning_rate=config.learning_rate)
-    tx = optax.chain(optax.clip_by_global_norm(config.max_grad_norm), adam) if config.max_grad_norm > 0 else adam
-    dtype = jnp.uint8 if config.env.endswith("-MinAtar") else jnp.float32
-    probs = None if config.explore_probs is None else np.asarray(config.explore_probs, np.float32)
-    return Built(env, params, VecEnv(env, params, config.num_envs), net, tx, n_act, shape, dtype, probs)
+    """The environment's spec and the Q-network of a validated config (cached: same objects, same treedef)."""
+    spec = envs.spec(config.env)
+    envs.require_discrete(spec, "DQN")
+    arch = config.network if config.network != "auto" else ("minatar" if len(spec.obs_shape) == 3 else "mlp")
+    return Built(spec, QNetwork(spec.action_dim, arch, tuple(config.hidden), config.dueling))
+
+
+def optimizer(config: DQNConfig, max_grad_norm) -> optax.GradientTransformation:
+    """Global-norm clipping at ``max_grad_norm`` (a traced value: ``state.hparams``; ``inf``
+    clips nothing), then Adam with the injected learning rate (see the module docstring).
+    Adam's other numbers are injected too, at optax's defaults: the optimiser state then
+    holds the same hyperparameters as the ``inject_hyperparams(optax.adam)`` state of run
+    directories written before (their checkpoints restore)."""
+    adam = optim.optimizer("adam", learning_rate=config.learning_rate, b1=0.9, b2=0.999, eps=1e-8, eps_root=0.0)
+    return optax.chain(optax.clip_by_global_norm(max_grad_norm), adam)
+
+
+def obs_dtype(config: DQNConfig):
+    """Storage dtype of observations in the buffer: uint8 for MinAtar's 0/1 frames, else float32."""
+    return jnp.uint8 if config.env.endswith("-MinAtar") else jnp.float32
+
+
+def explore_probs(config: DQNConfig) -> jax.Array | None:
+    """The exploration distribution ``[A]`` (None: uniform)."""
+    return None if config.explore_probs is None else jnp.asarray(np.asarray(config.explore_probs, np.float32))
 
 
 def validate(config: DQNConfig) -> DQNConfig:
@@ -161,11 +189,12 @@ def validate(config: DQNConfig) -> DQNConfig:
     C.require(config, "huber_delta", config.huber_delta > 0, "a number > 0 (inf for the squared error)")
     C.require(config, "target_tau", 0 < config.target_tau <= 1, "a number in (0, 1]")
     C.require(config, "learning_starts", config.learning_starts >= 0, "a number >= 0")
-    b = build(config)  # unknown env / continuous actions raise here
+    C.require(config, "max_grad_norm", config.max_grad_norm > 0, "a number > 0 (inf: no clipping)")
+    n = build(config).spec.action_dim  # unknown env / continuous actions raise here
     if config.explore_probs is not None:
         p = np.asarray(config.explore_probs, np.float64)
-        ok = p.shape == (b.num_actions,) and np.all(p >= 0) and abs(p.sum() - 1) < 1e-5
-        C.require(config, "explore_probs", ok, f"{b.num_actions} non-negative probabilities summing to 1 (one per action of {config.env})")
+        ok = p.shape == (n,) and np.all(p >= 0) and abs(p.sum() - 1) < 1e-5
+        C.require(config, "explore_probs", ok, f"{n} non-negative probabilities summing to 1 (one per action of {config.env})")
     return config
 
 
@@ -190,22 +219,18 @@ def init(key: jax.Array, config: DQNConfig, hparams: dict | None = None) -> DQNS
     b = build(config)
     hp = C.hparams(config, hparams)
     k_net, k_env, k_run = jax.random.split(key, 3)
-    obs, env_state = b.venv.reset(k_env)
+    obs, env_state = b.spec.vec(config.num_envs).reset(k_env)
     params = b.net.init(k_net, obs)["params"]
     target = jax.tree_util.tree_map(lambda x: x + 0, params)  # distinct buffers (the runner donates)
-    opt_state = b.tx.init(params)
-    _adam_state(opt_state).hyperparams["learning_rate"] = jnp.array(hp["learning_rate"], copy=True)
+    opt_state = optim.init_opt_state(optimizer(config, hp["max_grad_norm"]), params, hp)
     one = jax.tree_util.tree_map(lambda x: x[0], obs)
-    example = {"obs": one.astype(b.obs_dtype), "action": jnp.zeros((), jnp.int32), "reward": jnp.zeros((), jnp.float32),
-               "next_obs": one.astype(b.obs_dtype), "terminated": jnp.zeros((), jnp.bool_)}
+    dtype = obs_dtype(config)
+    example = {"obs": one.astype(dtype), "action": jnp.zeros((), jnp.int32), "reward": jnp.zeros((), jnp.float32),
+               "next_obs": one.astype(dtype), "terminated": jnp.zeros((), jnp.bool_)}
     return DQNState(params=params, target_params=target, opt_state=opt_state,
                     buffer=buffers.init(example, config.buffer_size), env_state=env_state, obs=obs,
                     stats=EpisodeStats.create(config.num_envs), key=k_run, step=jnp.zeros((), jnp.int32),
                     hparams=hp, config=config)
-
-
-def _adam_state(opt_state):
-    return opt_state[1] if isinstance(opt_state, tuple) and len(opt_state) == 2 and hasattr(opt_state[1], "hyperparams") else opt_state
 
 
 def epsilon(state: DQNState) -> jax.Array:
@@ -253,7 +278,7 @@ def learn(state: DQNState, batches: dict) -> tuple[Any, Any, dict]:
     ``(params, opt_state, metrics of the last step)``. Takes the sampled batches, not the
     buffer: inside ``lax.cond`` a buffer operand is copied every iteration (measured: 100k
     MinAtar transitions made a Freeway iteration ~10x slower)."""
-    tx = build(state.config).tx
+    tx = optimizer(state.config, state.hparams["max_grad_norm"])
 
     def one(carry, batch):
         params, opt_state = carry
@@ -272,17 +297,16 @@ def learn(state: DQNState, batches: dict) -> tuple[Any, Any, dict]:
 def update(state: DQNState, data=None) -> tuple[DQNState, dict]:
     """One iteration: act in the N envs, store, learn (after ``learning_starts``), refresh the target."""
     cfg, hp = state.config, state.hparams
-    b = build(cfg)
     n = cfg.num_envs
     # this iteration's keys as unsafe_rbg keys: ~11 % less CPU per CartPole iteration than threefry splits
     k_act, k_env, k_learn = envs.rbg_keys(jax.random.fold_in(state.key, state.step), 3)
     eps = epsilon(state)
-    actions = epsilon_greedy(k_act, q_values(state, state.obs), eps,
-                             None if b.explore_probs is None else jnp.asarray(b.explore_probs))
-    env_state, out = b.venv.step(k_env, state.env_state, actions)
+    actions = epsilon_greedy(k_act, q_values(state, state.obs), eps, explore_probs(cfg))
+    env_state, out = build(cfg).spec.vec(n).step(k_env, state.env_state, actions)
+    dtype = obs_dtype(cfg)
     buffer = buffers.add(state.buffer, {
-        "obs": state.obs.astype(b.obs_dtype), "action": actions, "reward": out.reward,
-        "next_obs": out.final_obs.astype(b.obs_dtype), "terminated": out.terminated})
+        "obs": state.obs.astype(dtype), "action": actions, "reward": out.reward,
+        "next_obs": out.final_obs.astype(dtype), "terminated": out.terminated})
     stats, metrics = state.stats.record(out.reward, out.done).report()
     state = state.replace(buffer=buffer, env_state=env_state, obs=out.obs, stats=stats)
 
@@ -296,9 +320,7 @@ def update(state: DQNState, data=None) -> tuple[DQNState, dict]:
                                          lambda: (state.params, state.opt_state, zero))
     period = jnp.maximum(hp["target_period"], 1.0).astype(jnp.int32)
     refresh = (t1 // period) > (t0 // period)
-    tau = hp["target_tau"]
-    target = jax.tree_util.tree_map(lambda tp, p: jnp.where(refresh, tau * p + (1.0 - tau) * tp, tp),
-                                    state.target_params, params)
+    target = optim.polyak(state.target_params, params, jnp.where(refresh, hp["target_tau"], 0.0))
     state = state.replace(params=params, opt_state=opt_state, target_params=target, step=state.step + 1)
     metrics.update(lm)
     metrics["epsilon"] = eps
@@ -320,10 +342,9 @@ def make_train(config: DQNConfig):
 def evaluate(state: DQNState, key: jax.Array, num_episodes: int = 10) -> tuple[jax.Array, jax.Array]:
     """``(returns [E], lengths [E])`` of ``num_episodes`` complete episodes played in parallel,
     epsilon-greedy at ``hparams["eval_epsilon"]``. Pure; vmap it over a sweep's runs."""
-    b = build(state.config)
-    probs = None if b.explore_probs is None else jnp.asarray(b.explore_probs)
+    spec, probs = build(state.config).spec, explore_probs(state.config)
     policy = lambda k, obs: epsilon_greedy(k, q_values(state, obs), state.hparams["eval_epsilon"], probs)
-    return envs.rollout_returns(b.env, b.env_params, policy, key, num_episodes)
+    return envs.rollout_returns(spec.env, spec.params, policy, key, num_episodes)
 
 
 def inspect_q(state: DQNState, obs: jax.Array) -> dict:

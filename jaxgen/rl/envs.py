@@ -1,5 +1,12 @@
-"""Environments: ``make`` over gymnax 1.x (plus jaxgen's own small ones), N environments
-stepped as one, and running episode statistics.
+"""Environments: ``make`` over gymnax 1.x (plus jaxgen's own small ones), the one description
+of an environment that every agent builds on (:class:`EnvSpec`), N environments stepped as
+one, and running episode statistics.
+
+:func:`spec` reads, once per name, what an agent needs to know of an environment: its action
+space (discrete with ``action_dim`` actions, or a box of ``action_shape`` flattened to
+``action_dim`` numbers in ``[low, high]``), its observation shape and its episode limit.
+:func:`env_action` turns what a policy emits into what the environment takes (a Gaussian
+sample clipped to the box and reshaped; a discrete action unchanged).
 
 gymnax 1.x ``env.step(key, state, action, params)`` returns
 ``(obs, state, reward, terminated, truncated, info)`` and resets a finished episode itself:
@@ -19,22 +26,25 @@ count); an iteration with none repeats the last reported mean, so curves have no
 from __future__ import annotations
 
 import dataclasses
+import functools
 import importlib
 from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from flax import struct
 
 from jaxgen.core.errors import ConfigError
 
-# jaxgen's own environments (gymnax-style), imported on first use: name -> "module:attr".
+# jaxgen's own environments (gymnax-style, in jaxgen.rl.probes), imported on first use:
+# name -> class name (importing gymnax's environment base costs seconds; `import jaxgen.rl.envs` stays light).
 LOCAL_ENVS = {
-    "LineWorld": "jaxgen.rl.tabular:LineWorld",
-    "Probe-OneAction": "jaxgen.rl.probes:OneAction",
-    "Probe-TwoActions": "jaxgen.rl.probes:TwoActions",
-    "Probe-Discount": "jaxgen.rl.probes:Discount",
-    "Probe-TimeLimit": "jaxgen.rl.probes:TimeLimit",
+    "LineWorld": "LineWorld",
+    "Probe-OneAction": "OneAction",
+    "Probe-TwoActions": "TwoActions",
+    "Probe-Discount": "Discount",
+    "Probe-TimeLimit": "TimeLimit",
 }
 
 
@@ -52,8 +62,7 @@ def make(name: str, **kwargs) -> tuple[Any, Any]:
     ``FrozenLake-misc``). An unknown name raises ConfigError naming a few accepted ones.
     """
     if name in LOCAL_ENVS:
-        module, attr = LOCAL_ENVS[name].split(":")
-        env = getattr(importlib.import_module(module), attr)(**kwargs)
+        env = getattr(importlib.import_module("jaxgen.rl.probes"), LOCAL_ENVS[name])(**kwargs)
         return env, env.default_params
     import gymnax
 
@@ -69,29 +78,80 @@ def make(name: str, **kwargs) -> tuple[Any, Any]:
         raise ConfigError(f"environment {name!r} does not accept the options {sorted(kwargs)} ({e}).") from None
 
 
-def is_discrete(env, params) -> bool:
-    """True when the action space is ``Discrete`` (one integer action)."""
-    from gymnax.environments import spaces
-
-    return isinstance(env.action_space(params), spaces.Discrete)
-
-
-def num_actions(env, params) -> int:
-    return int(env.action_space(params).n)
-
-
 def obs_shape(env, params) -> tuple[int, ...]:
     """Shape of one observation (a scalar observation, e.g. FrozenLake's cell, is ``()``)."""
     obs, _ = env.reset(jax.random.PRNGKey(0), params)
     return tuple(jnp.shape(obs))
 
 
-def require_discrete(name: str, env, params, algorithm: str) -> None:
-    """ConfigError unless ``env`` has a discrete action space."""
-    if not is_discrete(env, params):
-        space = type(env.action_space(params)).__name__
+@dataclasses.dataclass(frozen=True, eq=False)
+class EnvSpec:
+    """What an agent needs to know of an environment (one object per name: :func:`spec`).
+
+    Attributes:
+      name: the environment's name.
+      env, params: the gymnax environment and its default parameters.
+      discrete: True for a ``Discrete`` action space (one integer action).
+      action_dim: the number of actions (discrete) or of action numbers D (continuous).
+      action_shape: ``()`` (discrete) or the box's shape (its D numbers, flattened, are what a
+        Gaussian policy emits).
+      low, high: float32 arrays of ``action_shape`` (continuous), else None.
+      obs_shape: the shape of one observation (``()`` for a scalar cell index).
+      max_steps: the episode limit (``params.max_steps_in_episode``), None if the env has none.
+    """
+
+    name: str
+    env: Any
+    params: Any
+    discrete: bool
+    action_dim: int
+    action_shape: tuple
+    low: np.ndarray | None
+    high: np.ndarray | None
+    obs_shape: tuple
+    max_steps: int | None
+
+    def vec(self, num_envs: int) -> "VecEnv":
+        """``num_envs`` copies stepped as one."""
+        return VecEnv(self.env, self.params, num_envs)
+
+
+@functools.lru_cache(maxsize=None)
+def spec(name: str) -> EnvSpec:
+    """The :class:`EnvSpec` of environment ``name`` (cached: the same object every call).
+    An unknown name raises ConfigError naming a few accepted ones."""
+    from gymnax.environments import spaces
+
+    env, params = make(name)
+    space = env.action_space(params)
+    if isinstance(space, spaces.Discrete):
+        discrete, dim, shape, low, high = True, int(space.n), (), None, None
+    else:
+        discrete, shape = False, tuple(space.shape) or (1,)
+        dim = int(np.prod(shape))
+        low = np.broadcast_to(np.asarray(space.low, np.float32), shape)
+        high = np.broadcast_to(np.asarray(space.high, np.float32), shape)
+    limit = getattr(params, "max_steps_in_episode", None)
+    return EnvSpec(name, env, params, discrete, dim, shape, low, high, obs_shape(env, params),
+                   None if limit is None else int(limit))
+
+
+def env_action(spec: EnvSpec, action: jax.Array) -> jax.Array:
+    """The action sent to the environment for what a policy emits: a discrete ``action [...]``
+    unchanged; a Gaussian sample ``[..., D]`` clipped to ``[low, high]`` and reshaped to
+    ``[..., *action_shape]`` (the log-probability is taken of the unclipped sample)."""
+    if spec.discrete:
+        return action
+    clipped = jnp.clip(action, jnp.asarray(spec.low).reshape(-1), jnp.asarray(spec.high).reshape(-1))
+    return clipped.reshape(action.shape[:-1] + spec.action_shape)
+
+
+def require_discrete(spec: EnvSpec, algorithm: str) -> None:
+    """ConfigError unless the environment has a discrete action space."""
+    if not spec.discrete:
+        space = type(spec.env.action_space(spec.params)).__name__
         raise ConfigError(
-            f"env={name!r} has a continuous action space ({space}); {algorithm} needs a discrete one, "
+            f"env={spec.name!r} has a continuous action space ({space}); {algorithm} needs a discrete one, "
             f"e.g. CartPole-v1, Acrobot-v1, MountainCar-v0 or a MinAtar game."
         )
 

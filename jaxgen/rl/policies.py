@@ -1,5 +1,5 @@
-"""Policy heads and actor-critic networks for the policy-gradient agents (REINFORCE, PPO;
-later GAIL and SeqGAN).
+"""Policy heads, the policy-network config and the actor-critic network of the
+policy-gradient agents (REINFORCE, PPO; later BC, GAIL and SeqGAN).
 
 * Categorical (discrete actions): ``logits [..., A]``; log-prob via ``log_softmax``.
 * Diagonal Gaussian (continuous actions): ``mean [..., D]`` and ``log_std`` that is
@@ -14,8 +14,13 @@ Sampling is split into drawing the noise (:func:`draw_noise`: uniforms for a cat
 standard normals for a Gaussian) and applying it (:func:`sample_from_noise`: inverse CDF /
 ``mean + std * eps``), so a rollout draws all its steps' noise in one PRNG call.
 
-:func:`adam_tx` / :func:`init_opt_state`: the optimiser of PPO and REINFORCE (clip by global
-norm, then Adam; learning rate and clip norm traced).
+:class:`PolicyNetConfig` is the one description of a policy network (torso, widths,
+activation, Gaussian log-std); every agent that has a policy holds it as its nested
+``policy`` config (``--policy.hidden``), and :func:`actor_critic` is the one constructor, so
+two configs that hold equal ``PolicyNetConfig`` s build the same network on the same
+environment (BC's parameters load into PPO's network by construction). :func:`build` is
+what a policy-gradient agent's own ``build(config)`` returns: the environment's spec, that
+network and the agent's optimiser (:class:`Built`).
 
 :class:`ActorCritic` computes the policy output and the value in one call (separate
 actor and critic MLPs, tanh, orthogonal initialisation with gains sqrt(2) / 0.01 / 1 --
@@ -24,19 +29,26 @@ evaluates the critic alone.
 """
 from __future__ import annotations
 
+import dataclasses
+import functools
 import math
 from typing import NamedTuple
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
-import numpy as np
 import optax
 
+from jaxgen.core import config as C
 from jaxgen.core.distributions import diag_gaussian_log_prob
+from jaxgen.core.errors import ConfigError, choice
 from jaxgen.nets.conv import PatchConv
+from jaxgen.rl import envs
+from jaxgen.rl.envs import EnvSpec
 
 LOG_STD_MODES = ("fixed", "param", "state")
+NETWORKS = ("auto", "mlp", "minatar")
+ACTIVATIONS = ("tanh", "relu")
 _HALF_LOG_2PIE = 0.5 * (math.log(2.0 * math.pi) + 1.0)
 
 
@@ -209,37 +221,51 @@ class ActorCritic(nn.Module):
         return self.policy(obs), self.value(obs)
 
 
-# --- optimiser shared by the policy-gradient agents -----------------------------------------
+# --- the one policy-network config and constructor ---------------------------------------------
 
-def adam_tx(learning_rate: float, max_grad_norm: float, eps: float = 1e-8) -> optax.GradientTransformation:
-    """Adam after global-norm gradient clipping, with ``learning_rate`` and ``max_grad_norm``
-    injected hyper-parameters (traced: a sweep vmaps over them, an annealed rate is set each
-    iteration). The numbers given are the config's; :func:`init_opt_state` sets the run's own
-    (possibly swept) values."""
+@dataclasses.dataclass(frozen=True)
+class PolicyNetConfig:
+    """The policy network of an agent (nested as its ``policy`` config); defaults: the usual
+    PPO network, separate tanh 64x64 actor and critic, learned state-independent log-std."""
 
-    def chain(learning_rate, max_grad_norm):
-        return optax.chain(optax.clip_by_global_norm(max_grad_norm), optax.adam(learning_rate, eps=eps))
-
-    return optax.inject_hyperparams(chain)(learning_rate=learning_rate, max_grad_norm=max_grad_norm)
-
-
-def init_opt_state(tx: optax.GradientTransformation, params, hparams: dict):
-    """``tx.init(params)`` (``tx`` from :func:`adam_tx`) with the injected learning rate and
-    clip norm taken from ``hparams`` as copies (distinct buffers: the runner donates the state)."""
-    opt_state = tx.init(params)
-    for name in ("learning_rate", "max_grad_norm"):
-        opt_state.hyperparams[name] = jnp.array(hparams[name], copy=True)
-    return opt_state
+    network: str = C.static("auto", "auto, mlp or minatar (conv torso); auto picks the conv torso for image observations", NETWORKS)
+    hidden: tuple = C.static((64, 64), "hidden layer sizes of the actor and of the critic")
+    activation: str = C.static("tanh", "activation of the hidden layers: tanh or relu", ACTIVATIONS)
+    log_std: str = C.static("param", "Gaussian log-std: fixed, param (learned, state-independent) or state (learned head)", LOG_STD_MODES)
+    log_std_init: float = C.static(0.0, "initial log-std of a Gaussian policy")
 
 
-def action_spec(env, params) -> tuple[bool, int, tuple, np.ndarray | None, np.ndarray | None]:
-    """``(discrete, action_dim, action_shape, low, high)`` of a gymnax env's action space."""
-    from gymnax.environments import spaces
+def validate_net(net: PolicyNetConfig, prefix: str = "policy") -> PolicyNetConfig:
+    """ConfigError (one sentence, naming ``prefix.field``) for an out-of-range network config."""
+    choice(f"{prefix}.network", net.network, NETWORKS)
+    choice(f"{prefix}.activation", net.activation, ACTIVATIONS)
+    choice(f"{prefix}.log_std", net.log_std, LOG_STD_MODES)
+    ok = isinstance(net.hidden, tuple) and all(isinstance(h, int) and not isinstance(h, bool) and h >= 1 for h in net.hidden)
+    if not ok:
+        raise ConfigError(f"{prefix}.hidden={net.hidden!r} is out of range; accepted: a tuple of whole numbers >= 1.")
+    return net
 
-    space = env.action_space(params)
-    if isinstance(space, spaces.Discrete):
-        return True, int(space.n), (), None, None
-    shape = tuple(space.shape) or (1,)
-    low = np.broadcast_to(np.asarray(space.low, np.float32), shape)
-    high = np.broadcast_to(np.asarray(space.high, np.float32), shape)
-    return False, int(np.prod(shape)), shape, low, high
+
+@functools.lru_cache(maxsize=None)
+def actor_critic(net: PolicyNetConfig, spec: EnvSpec) -> ActorCritic:
+    """The network ``net`` describes on environment ``spec`` (cached: one module per pair):
+    its action head fits the action space, ``network="auto"`` picks the conv torso for image
+    (``[H, W, C]``) observations."""
+    conv = net.network == "minatar" or (net.network == "auto" and len(spec.obs_shape) == 3)
+    return ActorCritic(spec.action_dim, spec.discrete, tuple(net.hidden), net.activation, conv, net.log_std,
+                       net.log_std_init)
+
+
+class Built(NamedTuple):
+    """What a policy-gradient config builds: its environment's spec, its actor-critic network
+    (:func:`actor_critic`) and its optimiser."""
+
+    spec: EnvSpec
+    net: ActorCritic
+    tx: optax.GradientTransformation
+
+
+def build(env: str, net: PolicyNetConfig, tx: optax.GradientTransformation) -> Built:
+    """:class:`Built` of environment ``env`` (:func:`jaxgen.rl.envs.spec`), network ``net`` and optimiser ``tx``."""
+    spec = envs.spec(env)
+    return Built(spec, actor_critic(net, spec), tx)

@@ -1,5 +1,8 @@
-"""Probe environments: tiny gymnax-style environments with a known answer, for debugging
-value learners (each isolates one part of the agent). Observations are float32 ``[1]``.
+"""jaxgen's own environments: tiny gymnax-style environments with a known answer, registered
+in :mod:`jaxgen.rl.envs` beside gymnax's (``envs.make(name)``).
+
+The probes debug value learners (each isolates one part of the agent); their observations
+are float32 ``[1]``.
 
 * ``Probe-OneAction``: one action, reward +1, episode ends. Q = 1 (tests the value
   regression alone).
@@ -12,10 +15,20 @@ value learners (each isolates one part of the agent). Observations are float32 `
   so the right value is the infinite-horizon one, Q = 1 / (1 - gamma): a learner that
   bootstraps through truncation learns it, one that treats truncation as a terminal state
   learns less (tests terminated vs truncated).
+
+The line world (``LineWorld``, the course's tabular example): cells 0..9, start in 0; action
+0 = R (one cell right), 1 = JR (jump two cells right). The reward is that of the cell
+entered: +1 for cells 0-2, 4, 5, 7, 8, -10 for the holes 3 and 6, +10 for the goal 9;
+holes and goal end the episode, and a jump past cell 9 ends it with -10. The observation is
+the cell (int32). With gamma = 0.9 the fixed point is Q = 10 for every safe move
+(1 + 0.9 * 10 = 10) and -10 for every move into a hole or off the end; :data:`LINE_WORLD_Q`
+is that table (terminal cells' rows 0). :mod:`jaxgen.rl.tabular` solves it.
 """
 from __future__ import annotations
 
+import jax
 import jax.numpy as jnp
+import numpy as np
 from flax import struct
 from gymnax.environments import environment, spaces
 
@@ -98,3 +111,80 @@ class TimeLimit(_Probe):
 
     def step_env(self, key, state, action, params):
         return self._out(EnvState(time=state.time + 1), 1.0, False)
+
+
+# ----------------------------------------------------------------------------- line world
+
+N_CELLS = 10
+GOAL = 9
+HOLES = (3, 6)
+CELL_REWARD = np.array([1, 1, 1, -10, 1, 1, -10, 1, 1, 10], np.float32)
+OFF_END_REWARD = -10.0
+ACTIONS = ("R", "JR")
+
+
+@struct.dataclass
+class LineState(environment.EnvState):
+    cell: jax.Array
+    time: int
+
+
+@struct.dataclass
+class LineParams(environment.EnvParams):
+    max_steps_in_episode: int = 100
+
+
+class LineWorld(environment.Environment[LineState, LineParams]):
+    """The course's line world (see the module docstring). Observation: the cell (int32)."""
+
+    @property
+    def default_params(self) -> LineParams:
+        return LineParams()
+
+    @property
+    def name(self) -> str:
+        return "LineWorld"
+
+    @property
+    def num_actions(self) -> int:
+        return 2
+
+    def action_space(self, params=None):
+        return spaces.Discrete(2)
+
+    def observation_space(self, params):
+        return spaces.Discrete(N_CELLS)
+
+    def reset_env(self, key, params):
+        state = LineState(cell=jnp.zeros((), jnp.int32), time=0)
+        return state.cell, state
+
+    def get_obs(self, state, params=None, key=None):
+        return state.cell
+
+    def step_env(self, key, state, action, params):
+        target = state.cell + 1 + jnp.asarray(action, jnp.int32)
+        off = target > GOAL
+        cell = jnp.minimum(target, GOAL).astype(jnp.int32)
+        reward = jnp.where(off, OFF_END_REWARD, jnp.asarray(CELL_REWARD)[cell])
+        terminated = off | (cell == GOAL) | (cell == HOLES[0]) | (cell == HOLES[1])
+        new = LineState(cell=cell, time=state.time + 1)
+        return new.cell, new, reward.astype(jnp.float32), terminated, {}
+
+    def is_terminated(self, state, params):
+        c = state.cell
+        return (c == GOAL) | (c == HOLES[0]) | (c == HOLES[1])
+
+
+def _line_world_q() -> np.ndarray:
+    q = np.zeros((N_CELLS, 2), np.float32)
+    for s in range(N_CELLS):
+        if s in (*HOLES, GOAL):
+            continue
+        for a in range(2):
+            t = s + 1 + a
+            q[s, a] = -10.0 if (t > GOAL or t in HOLES) else 10.0
+    return q
+
+
+LINE_WORLD_Q = _line_world_q()  # converged Q at gamma = 0.9 (rows: cells, columns: R, JR)

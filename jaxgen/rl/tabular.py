@@ -1,12 +1,6 @@
-"""Tabular RL: the course's line world, Q-learning (many runs vmapped), value iteration and
-policy iteration (exact, jitted), and the same methods on gymnax's FrozenLake.
-
-The line world (``LineWorld``, a gymnax-style environment): cells 0..9, start in 0; action
-0 = R (one cell right), 1 = JR (jump two cells right). The reward is that of the cell
-entered: +1 for cells 0-2, 4, 5, 7, 8, -10 for the holes 3 and 6, +10 for the goal 9;
-holes and goal end the episode, and a jump past cell 9 ends it with -10. With gamma = 0.9
-the fixed point is Q = 10 for every safe move (1 + 0.9 * 10 = 10) and -10 for every move
-into a hole or off the end; :data:`LINE_WORLD_Q` is that table (terminal cells' rows 0).
+"""Tabular RL: Q-learning (many runs vmapped), value iteration and policy iteration (exact,
+jitted) on the course's line world (:class:`jaxgen.rl.probes.LineWorld`, whose converged
+table is :data:`~jaxgen.rl.probes.LINE_WORLD_Q`) and on gymnax's FrozenLake.
 
 A known MDP is :class:`TabularMDP` (``P [S, A, S']``, expected reward ``R [S, A]``, terminal
 states ``[S]`` whose value is 0). :func:`value_iteration` and :func:`policy_iteration`
@@ -17,7 +11,9 @@ Q-learning (Watkins 1989) follows the house contract: ``QLearningConfig``,
 ``init(key, config, hparams)``, ``update(state)`` (one epsilon-greedy step of ``num_envs``
 envs and the update ``Q(s,a) += alpha (r + gamma (1 - terminated) max_a' Q(s',a') - Q(s,a))``),
 ``make_trainer`` / ``make_train``; ``jax.vmap(make_train(cfg))(keys)`` runs many independent
-learners in one program.
+learners in one program. As in every RL config, ``total_steps`` counts environment steps
+(``num_iterations = total_steps // num_envs`` updates); a stored config's ``num_steps`` (the
+number of updates) is read as ``total_steps = num_steps * num_envs``.
 """
 from __future__ import annotations
 
@@ -29,91 +25,15 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from flax import struct
-from gymnax.environments import environment, spaces
+from gymnax.environments import spaces
 
 from jaxgen.core import config as C
 from jaxgen.core.errors import ConfigError
 from jaxgen.core.train import Trainer
 from jaxgen.core.train import make_train as _make_train
 from jaxgen.rl import envs
-from jaxgen.rl.envs import EpisodeStats, VecEnv
-
-# ----------------------------------------------------------------------------- line world
-
-N_CELLS = 10
-GOAL = 9
-HOLES = (3, 6)
-CELL_REWARD = np.array([1, 1, 1, -10, 1, 1, -10, 1, 1, 10], np.float32)
-OFF_END_REWARD = -10.0
-ACTIONS = ("R", "JR")
-
-
-@struct.dataclass
-class LineState(environment.EnvState):
-    cell: jax.Array
-    time: int
-
-
-@struct.dataclass
-class LineParams(environment.EnvParams):
-    max_steps_in_episode: int = 100
-
-
-class LineWorld(environment.Environment[LineState, LineParams]):
-    """The course's line world (see the module docstring). Observation: the cell (int32)."""
-
-    @property
-    def default_params(self) -> LineParams:
-        return LineParams()
-
-    @property
-    def name(self) -> str:
-        return "LineWorld"
-
-    @property
-    def num_actions(self) -> int:
-        return 2
-
-    def action_space(self, params=None):
-        return spaces.Discrete(2)
-
-    def observation_space(self, params):
-        return spaces.Discrete(N_CELLS)
-
-    def reset_env(self, key, params):
-        state = LineState(cell=jnp.zeros((), jnp.int32), time=0)
-        return state.cell, state
-
-    def get_obs(self, state, params=None, key=None):
-        return state.cell
-
-    def step_env(self, key, state, action, params):
-        target = state.cell + 1 + jnp.asarray(action, jnp.int32)
-        off = target > GOAL
-        cell = jnp.minimum(target, GOAL).astype(jnp.int32)
-        reward = jnp.where(off, OFF_END_REWARD, jnp.asarray(CELL_REWARD)[cell])
-        terminated = off | (cell == GOAL) | (cell == HOLES[0]) | (cell == HOLES[1])
-        new = LineState(cell=cell, time=state.time + 1)
-        return new.cell, new, reward.astype(jnp.float32), terminated, {}
-
-    def is_terminated(self, state, params):
-        c = state.cell
-        return (c == GOAL) | (c == HOLES[0]) | (c == HOLES[1])
-
-
-def _line_world_q() -> np.ndarray:
-    q = np.zeros((N_CELLS, 2), np.float32)
-    for s in range(N_CELLS):
-        if s in (*HOLES, GOAL):
-            continue
-        for a in range(2):
-            t = s + 1 + a
-            q[s, a] = -10.0 if (t > GOAL or t in HOLES) else 10.0
-    return q
-
-
-LINE_WORLD_Q = _line_world_q()  # converged Q at gamma = 0.9 (rows: cells, columns: R, JR)
-
+from jaxgen.rl.envs import EpisodeStats
+from jaxgen.rl.probes import GOAL, HOLES, LINE_WORLD_Q, N_CELLS, LineParams, LineState, LineWorld  # noqa: F401
 
 # ----------------------------------------------------------------------------- known MDPs
 
@@ -236,10 +156,23 @@ class QLearningConfig:
 
     env: str = C.static("LineWorld", "environment with a Discrete observation space (LineWorld, FrozenLake-misc)")
     num_envs: int = C.static(1, "environments stepped together per update (1 = classic Q-learning)")
-    num_steps: int = C.static(10_000, "updates (vector steps) in a run")
+    total_steps: int = C.static(10_000, "environment steps in a run (iterations = total_steps // num_envs)")
     alpha: float = C.traced(0.5, "step size")
     gamma: float = C.traced(0.9, "discount")
     epsilon: float = C.traced(0.3, "exploration probability of epsilon-greedy")
+
+    @property
+    def num_iterations(self) -> int:
+        return self.total_steps // self.num_envs
+
+    @staticmethod
+    def upgrade(values: dict) -> dict:
+        """A stored ``num_steps`` counted updates: ``total_steps = num_steps * num_envs`` env steps
+        (a change of meaning as well as of name, so it is here rather than in ``MOVED``)."""
+        if "num_steps" in values:
+            values = dict(values)
+            values.setdefault("total_steps", int(values.pop("num_steps")) * int(values.get("num_envs", 1)))
+        return values
 
 
 class QLearningState(struct.PyTreeNode):
@@ -254,21 +187,23 @@ class QLearningState(struct.PyTreeNode):
 
 
 @functools.lru_cache(maxsize=None)
-def _env(config: QLearningConfig):
-    env, params = envs.make(config.env)
-    envs.require_discrete(config.env, env, params, "Q-learning")
-    space = env.observation_space(params)
+def _env(config: QLearningConfig) -> tuple[envs.EnvSpec, int]:
+    """``(spec, number of states)``; ConfigError for continuous actions or observations."""
+    spec = envs.spec(config.env)
+    envs.require_discrete(spec, "Q-learning")
+    space = spec.env.observation_space(spec.params)
     if not isinstance(space, spaces.Discrete):
         raise ConfigError(
             f"env={config.env!r} has a {type(space).__name__} observation space; tabular Q-learning needs a "
             f"Discrete one, e.g. LineWorld or FrozenLake-misc."
         )
-    return env, params, int(space.n), envs.num_actions(env, params)
+    return spec, int(space.n)
 
 
 def validate(config: QLearningConfig) -> QLearningConfig:
     C.require(config, "num_envs", isinstance(config.num_envs, int) and config.num_envs >= 1, "a whole number >= 1")
-    C.require(config, "num_steps", isinstance(config.num_steps, int) and config.num_steps >= 1, "a whole number >= 1")
+    C.require(config, "total_steps", isinstance(config.total_steps, int) and config.total_steps >= config.num_envs,
+              f"a whole number >= num_envs ({config.num_envs})")
     C.require(config, "alpha", 0 < config.alpha <= 1, "a number in (0, 1]")
     C.require(config, "gamma", 0 <= config.gamma <= 1, "a number in [0, 1]")
     C.require(config, "epsilon", 0 <= config.epsilon <= 1, "a probability in [0, 1]")
@@ -277,10 +212,10 @@ def validate(config: QLearningConfig) -> QLearningConfig:
 
 
 def init(key: jax.Array, config: QLearningConfig, hparams: dict | None = None) -> QLearningState:
-    env, params, S, A = _env(config)
+    spec, S = _env(config)
     k_env, k_run = jax.random.split(key)
-    obs, env_state = VecEnv(env, params, config.num_envs).reset(k_env)
-    return QLearningState(q=jnp.zeros((S, A), jnp.float32), env_state=env_state, obs=obs.astype(jnp.int32),
+    obs, env_state = spec.vec(config.num_envs).reset(k_env)
+    return QLearningState(q=jnp.zeros((S, spec.action_dim), jnp.float32), env_state=env_state, obs=obs.astype(jnp.int32),
                           stats=EpisodeStats.create(config.num_envs), key=k_run, step=jnp.zeros((), jnp.int32),
                           hparams=C.hparams(config, hparams), config=config)
 
@@ -294,13 +229,14 @@ def greedy(key: jax.Array, q_rows: jax.Array) -> jax.Array:
 def update(state: QLearningState, data=None) -> tuple[QLearningState, dict]:
     """One epsilon-greedy vector step and the Q-learning update of each visited (s, a)."""
     cfg, hp = state.config, state.hparams
-    env, params, _, A = _env(cfg)
+    spec, _ = _env(cfg)
+    A = spec.action_dim
     k_tie, k_coin, k_rand, k_env = jax.random.split(jax.random.fold_in(state.key, state.step), 4)
     s = state.obs
     n = s.shape[0]
     explore = jax.random.uniform(k_coin, (n,)) < hp["epsilon"]
     a = jnp.where(explore, jax.random.randint(k_rand, (n,), 0, A), greedy(k_tie, state.q[s]))
-    env_state, out = VecEnv(env, params, n).step(k_env, state.env_state, a)
+    env_state, out = spec.vec(n).step(k_env, state.env_state, a)
     s2 = out.final_obs.astype(jnp.int32)
     target = out.reward + hp["gamma"] * (1.0 - out.terminated.astype(jnp.float32)) * jnp.max(state.q[s2], axis=-1)
     td = target - state.q[s, a]
@@ -312,12 +248,12 @@ def update(state: QLearningState, data=None) -> tuple[QLearningState, dict]:
 
 def make_trainer(config: QLearningConfig) -> Trainer:
     validate(config)
-    return Trainer(init=lambda key, hp=None: init(key, config, hp), step=update, num_steps=config.num_steps,
+    return Trainer(init=lambda key, hp=None: init(key, config, hp), step=update, num_steps=config.num_iterations,
                    config=config)
 
 
 def make_train(config: QLearningConfig):
-    """``train(key, hparams=None) -> (QLearningState, metrics[num_steps])``; vmap it for many runs."""
+    """``train(key, hparams=None) -> (QLearningState, metrics[num_iterations])``; vmap it for many runs."""
     return _make_train(make_trainer(config))
 
 

@@ -1,6 +1,7 @@
-"""Policy-gradient agents: policy heads (log-probs, entropy) against hand values, the clipped
-surrogate at its boundaries, probe environments, seed behaviour, no recompilation, bad
-input, and short learning runs of PPO and REINFORCE."""
+"""Policy-gradient agents: policy heads (log-probs, entropy) against hand values, the shared
+policy-network config, probe environments, seed behaviour, no recompilation, bad input,
+PPO's reward seam, stored configs of before the renames, and short learning runs of PPO and
+REINFORCE. (The surrogates and value losses are tested in tests/losses.)"""
 import dataclasses
 import math
 
@@ -9,6 +10,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from jaxgen.core import config as C
 from jaxgen.core.errors import ConfigError
 from jaxgen.rl import policies as P
 
@@ -68,30 +70,7 @@ def test_actor_critic_shapes_and_log_std_modes(mode):
 
 from jaxgen.rl import ppo  # noqa: E402
 
-PPO_TINY = ppo.PPOConfig(num_envs=4, num_steps=16, total_steps=4 * 16 * 6, hidden=(16,))
-
-
-def test_clipped_surrogate_at_the_clip_boundaries():
-    eps = 0.2
-    f = lambda r, a: ppo.clipped_surrogate(r, a, eps)
-    g = jax.grad(f)
-    # A > 0: capped at (1 + eps) A above the boundary (no gradient), unclipped below 1 + eps
-    np.testing.assert_allclose([f(1.3, 2.0), g(1.3, 2.0)], [2.4, 0.0], rtol=1e-6)
-    np.testing.assert_allclose([f(1.1, 2.0), g(1.1, 2.0)], [2.2, 2.0], rtol=1e-6)
-    np.testing.assert_allclose([f(0.5, 2.0), g(0.5, 2.0)], [1.0, 2.0], rtol=1e-6)  # pessimistic side keeps the gradient
-    # A < 0: floored at (1 - eps) A below the boundary (no gradient), unclipped above 1 - eps
-    np.testing.assert_allclose([f(0.7, -1.0), g(0.7, -1.0)], [-0.8, 0.0], rtol=1e-6)
-    np.testing.assert_allclose([f(0.9, -1.0), g(0.9, -1.0)], [-0.9, -1.0], rtol=1e-6)
-    np.testing.assert_allclose([f(1.5, -1.0), g(1.5, -1.0)], [-1.5, -1.0], rtol=1e-6)
-    # at the boundaries themselves the two branches agree
-    np.testing.assert_allclose([f(1.2, 1.0), f(0.8, -1.0)], [1.2, -0.8], rtol=1e-6)
-
-
-def test_value_loss_clipping():
-    v, old, t = jnp.array([2.0]), jnp.array([1.0]), jnp.array([3.0])
-    # unclipped 0.5*(2-3)^2 = 0.5; clipped value 1.2 -> 0.5*(1.2-3)^2 = 1.62; max -> 1.62
-    np.testing.assert_allclose(ppo.value_loss(v, old, t, 0.2, False), 0.5)
-    np.testing.assert_allclose(ppo.value_loss(v, old, t, 0.2, True), 1.62, rtol=1e-6)
+PPO_TINY = ppo.PPOConfig(num_envs=4, rollout_len=16, total_steps=4 * 16 * 6, policy=P.PolicyNetConfig(hidden=(16,)))
 
 
 @pytest.mark.parametrize("env,want", [
@@ -100,8 +79,8 @@ def test_value_loss_clipping():
     ("Probe-TimeLimit", {0: 2.0}),  # 1 / (1 - gamma): bootstraps through truncation
 ])
 def test_ppo_learns_probe_envs(env, want):
-    cfg = ppo.PPOConfig(env=env, num_envs=8, num_steps=16, total_steps=8 * 16 * 120, hidden=(16,), learning_rate=1e-2,
-                        gamma=0.5, gae_lambda=0.5, anneal_lr=False, clip_value=False, ent_coef=0.0)
+    cfg = ppo.PPOConfig(env=env, num_envs=8, rollout_len=16, total_steps=8 * 16 * 120, policy=P.PolicyNetConfig(hidden=(16,)),
+                        learning_rate=1e-2, gamma=0.5, gae_lambda=0.5, anneal_lr=False, clip_value=False, ent_coef=0.0)
     st, m = jax.jit(ppo.make_train(cfg))(jax.random.PRNGKey(0))
     for obs, v in want.items():
         out, val = ppo.policy_and_value(st, jnp.array([[float(obs)]]))
@@ -122,8 +101,8 @@ def test_ppo_seed_behaviour_and_no_recompilation():
 
 
 def test_ppo_continuous_with_normalisation_and_vmapped_seeds():
-    cfg = dataclasses.replace(ppo.PENDULUM, num_envs=4, num_steps=16, total_steps=4 * 16 * 4, hidden=(16,),
-                              update_epochs=2, num_minibatches=2, log_std="state")
+    cfg = C.replace(ppo.PENDULUM, {"num_envs": 4, "rollout_len": 16, "total_steps": 4 * 16 * 4, "policy.hidden": (16,),
+                                   "update_epochs": 2, "num_minibatches": 2, "policy.log_std": "state"})
     keys = jax.random.split(jax.random.PRNGKey(0), 2)
     st, m = jax.jit(jax.vmap(ppo.make_train(cfg)))(keys)
     assert np.isfinite(np.asarray(m["loss"])).all() and m["loss"].shape == (2, 4)
@@ -134,12 +113,14 @@ def test_ppo_continuous_with_normalisation_and_vmapped_seeds():
 
 
 def test_ppo_bad_input_is_one_sentence():
-    with pytest.raises(ConfigError, match=r"num_minibatches=3 does not divide the batch of num_envs x num_steps = 512"):
+    with pytest.raises(ConfigError, match=r"num_minibatches=3 does not divide the batch of num_envs x rollout_len = 512"):
         ppo.make_trainer(ppo.PPOConfig(num_minibatches=3))
     with pytest.raises(ConfigError, match=r"env='Cartpole' is not a known environment"):
         ppo.make_trainer(ppo.PPOConfig(env="Cartpole"))
-    with pytest.raises(ConfigError, match=r"log_std='learned' is not accepted"):
-        ppo.make_trainer(ppo.PPOConfig(log_std="learned"))
+    with pytest.raises(ConfigError, match=r"policy.log_std='learned' is not accepted"):
+        ppo.make_trainer(C.replace(ppo.PPOConfig(), {"policy.log_std": "learned"}))
+    with pytest.raises(ConfigError, match=r"policy.hidden=\(64, 0\) is out of range"):
+        ppo.make_trainer(C.replace(ppo.PPOConfig(), {"policy.hidden": (64, 0)}))
 
 
 def test_ppo_cartpole_learns_quickly():
@@ -154,19 +135,14 @@ def test_ppo_cartpole_learns_quickly():
 from jaxgen.rl import reinforce  # noqa: E402
 
 
-def test_first_episode_mask_and_reinforce_estimator():
+def test_first_episode_mask():
     done = jnp.array([[0, 0], [1, 0], [0, 1], [1, 0]], bool)
     np.testing.assert_array_equal(reinforce.first_episode_mask(done), [[1, 1], [1, 1], [0, 1], [0, 0]])
-    # gradient of -sum(m logp w)/sum(m) wrt logp is -m w / sum(m); weights get no gradient
-    logp, w, m = jnp.array([-1.0, -2.0, -3.0]), jnp.array([2.0, -1.0, 5.0]), jnp.array([1.0, 1.0, 0.0])
-    np.testing.assert_allclose(reinforce.reinforce_loss(logp, w, m), -(-2.0 + 2.0) / 2)
-    np.testing.assert_allclose(jax.grad(reinforce.reinforce_loss)(logp, w, m), [-1.0, 0.5, 0.0])
-    np.testing.assert_allclose(jax.grad(reinforce.reinforce_loss, argnums=1)(logp, w, m), [0.0, 0.0, 0.0])
 
 
 def test_reinforce_probe_seed_behaviour_and_no_recompilation():
-    cfg = reinforce.ReinforceConfig(env="Probe-TwoActions", num_envs=8, num_updates=60, rollout_len=1, hidden=(16,),
-                                    learning_rate=3e-2)
+    cfg = reinforce.ReinforceConfig(env="Probe-TwoActions", num_envs=8, num_updates=60, rollout_len=1,
+                                    policy=P.PolicyNetConfig(network="mlp", hidden=(16,)), learning_rate=3e-2)
     train = jax.jit(reinforce.make_train(cfg))
     s0, m0 = train(jax.random.PRNGKey(0), reinforce.C.hparams(cfg))
     s0b, _ = train(jax.random.PRNGKey(0), reinforce.C.hparams(cfg))
@@ -176,11 +152,16 @@ def test_reinforce_probe_seed_behaviour_and_no_recompilation():
     out = s0.config and reinforce.build(cfg).net.apply({"params": s0.params}, jnp.zeros((1, 1)), method="policy")
     assert float(jax.nn.softmax(out.loc)[0, 1]) > 0.9  # learned the +1 action
     assert float(m0["episode_return"][-1]) > 0.8 and float(m0["env_steps"][-1]) == 60 * 8
+    # eval_greedy is a traced hyperparameter that evaluate reads from the state, as PPO's
+    greedy = s0.replace(hparams={**s0.hparams, "eval_greedy": jnp.float32(1.0)})
+    ret, _ = jax.jit(lambda s, k: reinforce.evaluate(s, k, 16))(greedy, jax.random.PRNGKey(0))
+    np.testing.assert_array_equal(ret, np.ones(16))  # the greedy action is the +1 one
+    assert "eval_greedy" in C.traced_names(cfg)
 
 
 def test_reinforce_continuous_runs():
-    cfg = reinforce.ReinforceConfig(env="Pendulum-v1", num_envs=2, num_updates=2, rollout_len=20, hidden=(8,),
-                                    log_std="fixed")
+    cfg = reinforce.ReinforceConfig(env="Pendulum-v1", num_envs=2, num_updates=2, rollout_len=20,
+                                    policy=P.PolicyNetConfig(hidden=(8,), log_std="fixed"))
     st, m = jax.jit(reinforce.make_train(cfg))(jax.random.PRNGKey(0))
     assert np.isfinite(np.asarray(m["loss"])).all()
     assert reinforce.act(st, jax.random.PRNGKey(0), jnp.zeros((3, 3))).shape == (3, 1)
@@ -195,35 +176,35 @@ def test_reinforce_cartpole_learns_quickly():
 
 # --- host side: fit, saved policy, eval, render --------------------------------------------
 
-from jaxgen.rl import pg_fit  # noqa: E402
+from jaxgen.rl import fit as rl_fit, render  # noqa: E402
 
 
 def test_fit_saves_a_policy_that_eval_and_render_load(tmp_path):
-    out = pg_fit.fit(PPO_TINY, seed=0, run_dir=tmp_path / "ppo", eval_episodes=2, progress=False, chunk_steps=3)
+    out = rl_fit.fit(PPO_TINY, seed=0, run_dir=tmp_path / "ppo", eval_episodes=2, progress=False, chunk_steps=3)
     for f in ("curves.png", "results.json", "metrics.jsonl", "config.json"):
         assert (tmp_path / "ppo" / f).is_file()
     assert out["final"]["env_steps"] == 6 * PPO_TINY.batch_size and "eval_return" in out["final"]
-    st = pg_fit.load(tmp_path / "ppo")
+    st = rl_fit.load(tmp_path / "ppo")
     assert same(st.params, out["state"].params)
-    ev = pg_fit.evaluate_run(tmp_path / "ppo", episodes=3)
+    ev = rl_fit.evaluate_run(tmp_path / "ppo", episodes=3)
     assert ev["episodes"] == 3 and ev["mean_return"] > 0
-    r = pg_fit.render(st, tmp_path / "strip.png", frames=4, max_steps=50)
+    r = render.render(st, tmp_path / "strip.png", frames=4, max_steps=50)
     assert (tmp_path / "strip.png").is_file() and r["length"] >= 1
-    g = pg_fit.render(st, tmp_path / "episode.gif", max_steps=12)
+    g = render.render(st, tmp_path / "episode.gif", max_steps=12)
     from PIL import Image
 
     with Image.open(tmp_path / "episode.gif") as im:  # one animation frame per step played
         assert im.format == "GIF" and im.n_frames == g["length"] == min(r["length"], 12)
-    cfg = reinforce.ReinforceConfig(num_envs=2, num_updates=2, rollout_len=30, hidden=(8,))
-    out = pg_fit.fit(cfg, run_dir=tmp_path / "rf", eval_episodes=2, progress=False, chunk_steps=1)
+    cfg = reinforce.ReinforceConfig(num_envs=2, num_updates=2, rollout_len=30, policy=P.PolicyNetConfig(network="mlp", hidden=(8,)))
+    out = rl_fit.fit(cfg, run_dir=tmp_path / "rf", eval_episodes=2, progress=False, chunk_steps=1)
     assert 0 < out["final"]["env_steps"] <= 2 * 2 * 30
-    assert pg_fit.load(tmp_path / "rf").config == cfg
+    assert rl_fit.load(tmp_path / "rf").config == cfg
 
 
 def test_minatar_frame_is_an_upscaled_picture():
     obs = np.zeros((10, 10, 4), np.float32)
     obs[2, 3, 1] = 1.0
-    img = pg_fit.frame_rgb("Breakout-MinAtar", obs, scale=4)
+    img = render.frame_rgb("Breakout-MinAtar", obs, scale=4)
     assert img.shape == (40, 40, 3) and img.dtype == np.uint8
     assert (img[0, 0] == 255).all() and not (img[2 * 4 + 1, 3 * 4 + 1] == 255).all()
 
@@ -234,7 +215,7 @@ def test_sweep_cli_trains_ppo_seeds_and_learning_rates_in_one_compile(tmp_path, 
     from jaxgen import cli
 
     rc = cli.main(["sweep", "ppo", "--seeds", "2", "--grid", "learning_rate=3e-3,1e-5", "--num-envs", "4",
-                   "--num-steps", "16", "--total-steps", str(4 * 16 * 12), "--hidden", "16", "--eval-every", "2",
+                   "--rollout-len", "16", "--total-steps", str(4 * 16 * 12), "--policy.hidden", "16", "--eval-every", "2",
                    "--threshold", "-1", "--run-dir", str(tmp_path), "--no-progress"])
     assert rc == 0
     out = capsys.readouterr().out
@@ -258,8 +239,9 @@ def test_a_sweep_initialises_three_runs_of_wide_mlps_without_hanging():
         import jax
         from jaxgen.core.sweep import grid_runs, vmap_trainer
         from jaxgen.rl import ppo
-        cfg = ppo.PPOConfig(env="Breakout-MinAtar", num_envs=4, num_steps=8, total_steps=64, hidden=(256, 256),
-                            activation="relu")
+        from jaxgen.rl.policies import PolicyNetConfig
+        cfg = ppo.PPOConfig(env="Breakout-MinAtar", num_envs=4, rollout_len=8, total_steps=64,
+                            policy=PolicyNetConfig(hidden=(256, 256), activation="relu"))
         tr = ppo.make_trainer(cfg)
         keys, hp, _ = grid_runs(tr.config, [0, 1, 2], {})
         s = jax.block_until_ready(vmap_trainer(tr, keys, hp).init(None))

@@ -1,25 +1,41 @@
-"""Shared RL plumbing: env creation, the vectorised env (auto-reset, terminated vs
-truncated), episode statistics, the replay buffer and the value-learning math."""
+"""Shared RL plumbing: env creation and the environment spec, the vectorised env (auto-reset,
+terminated vs truncated), episode statistics, the replay buffer and exploration. (The loss
+math is tested in tests/losses.)"""
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
 from jaxgen.core.errors import ConfigError
-from jaxgen.rl import buffers, envs, losses
+from jaxgen.rl import buffers, envs, exploration
 
 
 def test_make_known_and_unknown():
     env, params = envs.make("CartPole-v1")
-    assert envs.is_discrete(env, params) and envs.num_actions(env, params) == 2
     assert envs.obs_shape(env, params) == (4,)
-    env, params = envs.make("LineWorld")
-    assert envs.num_actions(env, params) == 2
+    s = envs.spec("CartPole-v1")
+    assert s.discrete and s.action_dim == 2 and s.action_shape == () and s.obs_shape == (4,) and s.max_steps == 500
+    assert envs.spec("CartPole-v1") is s  # cached: one object per name
+    s = envs.spec("LineWorld")
+    assert s.discrete and s.action_dim == 2 and s.obs_shape == () and s.max_steps == 100
     with pytest.raises(ConfigError, match=r"env='CartPole-v9' is not a known environment.*CartPole-v1"):
         envs.make("CartPole-v9")
-    env, params = envs.make("Pendulum-v1")
+    with pytest.raises(ConfigError, match=r"env='CartPole-v9' is not a known environment"):
+        envs.spec("CartPole-v9")
     with pytest.raises(ConfigError, match="continuous action space"):
-        envs.require_discrete("Pendulum-v1", env, params, "DQN")
+        envs.require_discrete(envs.spec("Pendulum-v1"), "DQN")
+
+
+def test_env_spec_of_a_box_and_env_action():
+    s = envs.spec("Pendulum-v1")
+    assert not s.discrete and s.action_dim == 1 and s.action_shape == (1,) and s.obs_shape == (3,)
+    np.testing.assert_array_equal(s.low, [-2.0])
+    np.testing.assert_array_equal(s.high, [2.0])
+    # a Gaussian sample [B, D] is clipped to [low, high] and shaped as the env's action
+    np.testing.assert_array_equal(envs.env_action(s, jnp.array([[3.0], [-0.5], [-7.0]])), [[2.0], [-0.5], [-2.0]])
+    d = envs.spec("CartPole-v1")
+    a = jnp.array([1, 0, 1], jnp.int32)
+    assert envs.env_action(d, a) is a  # a discrete action goes through unchanged
 
 
 def test_vec_env_truncation_is_not_termination():
@@ -89,23 +105,8 @@ def test_ring_buffer_wraparound_and_sampling_written_slots():
     assert counts.min() > 300  # uniform: ~400 each
 
 
-def test_huber_hand_values():
-    x = jnp.array([0.0, 0.5, -0.5, 1.0, 2.0, -3.0])
-    np.testing.assert_allclose(losses.huber(x), [0.0, 0.125, 0.125, 0.5, 1.5, 2.5])
-    np.testing.assert_allclose(losses.huber(jnp.array([3.0]), delta=2.0), [4.0])  # 2 * (3 - 1)
-
-
-def test_td_targets_hand_values():
-    r = jnp.array([1.0, 0.0, -1.0])
-    term = jnp.array([False, True, False])
-    q_next = jnp.array([[1.0, 3.0], [5.0, 7.0], [-2.0, -4.0]])
-    np.testing.assert_allclose(losses.q_learning_target(r, term, q_next, 0.9), [1 + 0.9 * 3, 0.0, -1 + 0.9 * -2])
-    q_online = jnp.array([[2.0, 1.0], [0.0, 1.0], [0.0, 1.0]])  # picks a=0, a=1, a=1
-    np.testing.assert_allclose(losses.double_q_target(r, term, q_next, q_online, 0.5), [1 + 0.5 * 1, 0.0, -1 + 0.5 * -4])
-
-
 def test_linear_epsilon_schedule():
-    eps = lambda t: float(losses.linear_epsilon(t, 1.0, 0.1, 1000))
+    eps = lambda t: float(exploration.linear_epsilon(t, 1.0, 0.1, 1000))
     assert eps(0) == pytest.approx(1.0)
     assert eps(500) == pytest.approx(0.55)
     assert eps(1000) == pytest.approx(0.1)
@@ -114,11 +115,11 @@ def test_linear_epsilon_schedule():
 
 def test_epsilon_greedy_distribution():
     q = jnp.tile(jnp.array([[0.0, 5.0, 1.0]]), (20000, 1))
-    a = np.asarray(losses.epsilon_greedy(jax.random.PRNGKey(0), q, 0.0))
+    a = np.asarray(exploration.epsilon_greedy(jax.random.PRNGKey(0), q, 0.0))
     assert np.all(a == 1)
-    a = np.asarray(losses.epsilon_greedy(jax.random.PRNGKey(0), q, 1.0, jnp.array([0.3, 0.6, 0.1])))
+    a = np.asarray(exploration.epsilon_greedy(jax.random.PRNGKey(0), q, 1.0, jnp.array([0.3, 0.6, 0.1])))
     np.testing.assert_allclose(np.bincount(a, minlength=3) / len(a), [0.3, 0.6, 0.1], atol=0.015)
-    a = np.asarray(losses.epsilon_greedy(jax.random.PRNGKey(1), q, 0.5))
+    a = np.asarray(exploration.epsilon_greedy(jax.random.PRNGKey(1), q, 0.5))
     np.testing.assert_allclose(np.bincount(a, minlength=3) / len(a), [0.5 / 3, 0.5 + 0.5 / 3, 0.5 / 3], atol=0.015)
 
 

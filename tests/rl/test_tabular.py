@@ -1,15 +1,18 @@
-"""Tabular methods: the line world's converged Q, Q-learning, VI/PI, FrozenLake."""
+"""Tabular methods: the line world's converged Q, Q-learning, VI/PI, FrozenLake; a stored
+Q-learning config with the old ``num_steps`` (updates)."""
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
 from jaxgen.core.errors import ConfigError
-from jaxgen.rl import envs, tabular as T
+from jaxgen.core import config as C
+from jaxgen.rl import envs, probes, tabular as T
 
 
 def test_line_world_rules():
     env, params = envs.make("LineWorld")
+    assert isinstance(env, probes.LineWorld) and T.LineWorld is probes.LineWorld  # an own env, not the agent's
     step = jax.jit(env.step_env)
     s = T.LineState(cell=jnp.int32(8), time=0)
     _, ns, r, term, _ = step(jax.random.PRNGKey(0), s, 1, params)  # jump past the end
@@ -30,7 +33,7 @@ def test_value_and_policy_iteration_give_the_converged_table():
 
 
 def test_q_learning_converges_and_greedy_reaches_goal():
-    cfg = T.QLearningConfig(num_steps=5000)
+    cfg = T.QLearningConfig(total_steps=5000)
     state, metrics = jax.jit(jax.vmap(T.make_train(cfg)))(jax.random.split(jax.random.PRNGKey(0), 8))
     assert state.q.shape == (8, 10, 2)
     np.testing.assert_allclose(state.q, np.broadcast_to(T.LINE_WORLD_Q, (8, 10, 2)), atol=1e-2)
@@ -58,7 +61,7 @@ def test_frozen_lake_model_matches_env_and_methods_agree():
 
 
 def test_q_learning_frozen_lake():
-    cfg = T.QLearningConfig(env="FrozenLake-misc", num_steps=60_000, gamma=0.99, alpha=0.05, epsilon=0.5)
+    cfg = T.QLearningConfig(env="FrozenLake-misc", total_steps=60_000, gamma=0.99, alpha=0.05, epsilon=0.5)
     state, _ = jax.jit(jax.vmap(T.make_train(cfg)))(jax.random.split(jax.random.PRNGKey(0), 2))
     success = float(T.greedy_returns("FrozenLake-misc", state.q[0], jax.random.PRNGKey(0), 500).mean())
     assert success > 0.6
@@ -67,3 +70,11 @@ def test_q_learning_frozen_lake():
 def test_q_learning_bad_env():
     with pytest.raises(ConfigError, match="Discrete one"):
         T.make_trainer(T.QLearningConfig(env="CartPole-v1"))
+
+
+def test_stored_num_steps_counted_updates():
+    # num_steps was the number of updates (vector steps): total_steps counts env steps
+    old = C.from_dict(T.QLearningConfig, {"env": "LineWorld", "num_envs": 4, "num_steps": 250})
+    assert old.total_steps == 1000 and old.num_iterations == 250
+    assert T.make_trainer(old).num_steps == 250
+    assert C.from_dict(T.QLearningConfig, {"num_steps": 7}).total_steps == 7
