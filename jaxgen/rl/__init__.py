@@ -9,9 +9,11 @@
   lives in :mod:`jaxgen.losses`, importable by any family.
 * Agents, one module each: ``tabular`` (Q-learning, value / policy iteration), ``dqn``,
   ``reinforce``, ``ppo``.
-* Host side: ``dqn_fit`` and ``pg_fit`` (training runs, evaluation, rendering), ``study``
-  (seeds x hyperparameters in one compile), ``evaluation`` (evaluation between chunks).
+* Host side: ``fit`` (one training run / study / seeds check for every deep-RL agent, on
+  :mod:`jaxgen.core.fit`), ``dqn_fit`` (DQN's presets, Freeway study, Q inspection),
+  ``tabular_fit``, ``render`` (episodes as pictures), ``study`` (seeds x hyperparameters in
+  one compile), ``evaluation`` (evaluation between chunks).
 """
 
 __all__ = ["envs", "probes", "buffers", "returns", "exploration", "policies", "tabular", "dqn", "reinforce", "ppo",
-           "dqn_fit", "pg_fit", "study", "evaluation"]
+           "fit", "dqn_fit", "tabular_fit", "render", "study", "evaluation"]
