@@ -21,7 +21,7 @@ from jaxgen.core.fit import add_run_args, add_sweep_args, run_dir_for
 
 
 def _preset_epilog(algo) -> str | None:
-    import dataclasses
+    from jaxgen.core import config as C
 
     presets = algo.preset_map
     if not presets:
@@ -29,8 +29,7 @@ def _preset_epilog(algo) -> str | None:
     base = algo.preset()
 
     def changes(c):
-        return ", ".join(f"{f.name}={getattr(c, f.name)}" for f in dataclasses.fields(c)
-                         if getattr(c, f.name) != getattr(base, f.name)) or "as shown"
+        return ", ".join(f"{n}={v}" for n, _, v in C.leaf_fields(c) if v != C.get(base, n)) or "as shown"
 
     return (f"The defaults shown are the {algo.default_preset or 'default'} preset's; another --preset changes them: "
             + "; ".join(f"{p}: {changes(c)}" for p, c in presets.items() if p != algo.default_preset))

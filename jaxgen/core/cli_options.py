@@ -50,13 +50,15 @@ def add_config_options(parser: argparse.ArgumentParser, cls, multi: tuple[str, .
         helptext = f"{f.metadata.get('help', '')} (default {default!r}; {kind})".replace("%", "%%")
         if f.metadata.get("choices"):
             helptext += f"; one of {', '.join(map(str, f.metadata['choices']))}"
+        metavar = name.rpartition(".")[2].upper()
         if name in multi:
             helptext += "; a comma-separated list trains each"
-            g.add_argument(flag(name), dest=name, type=str, default=None, help=helptext)
+            g.add_argument(flag(name), dest=name, type=str, default=None, help=helptext, metavar=metavar)
         elif isinstance(default, bool):
             g.add_argument(flag(name), dest=name, action=argparse.BooleanOptionalAction, default=None, help=helptext)
         else:
-            g.add_argument(flag(name), dest=name, type=_field_type(f, default), default=None, help=helptext)
+            g.add_argument(flag(name), dest=name, type=_field_type(f, default), default=None, help=helptext,
+                           metavar=metavar)
 
 
 def overrides(args, cls, skip: tuple[str, ...] = ()) -> dict:
