@@ -155,6 +155,10 @@ def _quiet_libraries() -> None:
 
 
 def main(argv=None) -> int:
+    """Run one command; its exit status: 0 done, 2 a failure explained in one sentence on
+    stderr (bad input, a busy or damaged run directory, divergence, not enough memory --
+    XLA's out-of-memory error is translated), 130 interrupted; anything else is a bug and
+    keeps its traceback (status 1)."""
     _quiet_libraries()
     args = build_parser().parse_args(argv)
     try:
@@ -165,6 +169,14 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         print("jaxgen: interrupted; the latest checkpoint is kept (continue with --resume RUN_DIR).", file=sys.stderr)
         return 130
+    except RuntimeError as e:  # XLA's RESOURCE_EXHAUSTED outside a run (eval, sample, render ...)
+        from jaxgen.core import memory
+
+        err = memory.translate(e, f"jaxgen {args.command}")
+        if err is None:
+            raise
+        print(f"jaxgen: error: {err}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -1,15 +1,35 @@
-"""Orbax checkpoints of a whole train state, with a config guard.
+"""Orbax checkpoints of a whole train state, with a config guard, damage fallback and a writer lock.
 
 A run directory holds ``config.json`` (the config and its static fingerprint) and
 ``checkpoints/<step>/`` written by orbax. Restoring into the template state of another
 config is refused with a sentence naming the differing fields. No pickle anywhere.
+
+Damage: the last two checkpoints are kept (``max_to_keep=2``; orbax deletes an old one only
+after the new one is committed). :meth:`Checkpointer.restore` tries the newest first; one
+that cannot be read (a truncated or missing file) or was never committed (no
+``commit_success.txt``, the marker orbax writes last -- what a kill during a save leaves;
+checked when the run's other checkpoints carry it, so run directories of an orbax that
+wrote none still load) is passed over with one sentence on stderr naming it, and the
+previous one is used. The runner, which holds the directory's lock, also moves the damaged
+ones to ``damaged_checkpoints/`` so the resumed run can save those steps again, and removes
+orbax's temporary directories of saves that were cut short.
+
+One writer: :func:`lock` takes an exclusive ``flock`` on ``RUN_DIR/.jaxgen.lock`` for as long
+as a run writes there (re-entrant within the process). A second writer is refused with
+:class:`~jaxgen.core.errors.BusyError` naming the holder's pid; the kernel drops the lock
+when its holder exits, however it exits (a SIGKILL too), so it is never stale.
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
+import os
+import shutil
+import sys
+import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Iterator
 
 import jax
 import numpy as np
@@ -17,9 +37,91 @@ import orbax.checkpoint as ocp
 from flax import serialization
 
 from jaxgen.core import config as cfgmod
-from jaxgen.core.errors import CheckpointError, ConfigError
+from jaxgen.core.errors import BusyError, CheckpointError, ConfigError
 
 CONFIG_FILE = "config.json"
+LOCK_FILE = ".jaxgen.lock"
+DAMAGED_DIR = "damaged_checkpoints"
+#: The file orbax writes into a step directory when its save has committed.
+COMMIT_MARKER = "commit_success.txt"
+_TMP = ".orbax-checkpoint-tmp"
+
+_HELD: dict[str, list] = {}  # resolved run dir -> [open lock file, depth]
+
+
+@contextlib.contextmanager
+def lock(run_dir: str | os.PathLike) -> Iterator[None]:
+    """Hold ``run_dir``'s writer lock (see the module docstring); BusyError if another
+    process holds it. Creates ``run_dir``."""
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    key = str(run_dir.resolve())
+    if key in _HELD:
+        _HELD[key][1] += 1
+        try:
+            yield
+        finally:
+            _HELD[key][1] -= 1
+        return
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - no flock (Windows): no lock
+        yield
+        return
+    f = open(run_dir / LOCK_FILE, "a+")
+    try:
+        fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        f.seek(0)
+        holder = f.read().split()
+        f.close()
+        who = f"pid {holder[0]}" if holder else "another process"
+        raise BusyError(f"{run_dir} is being written by another jaxgen run ({who}); wait for it to end or stop it, "
+                        "or choose another run directory.") from None
+    f.seek(0)
+    f.truncate()
+    f.write(f"{os.getpid()} {time.strftime('%Y-%m-%dT%H:%M:%S')}\n")
+    f.flush()
+    _HELD[key] = [f, 1]
+    try:
+        yield
+    finally:
+        _HELD.pop(key, None)
+        fcntl.flock(f.fileno(), fcntl.LOCK_UN)
+        f.close()
+
+
+def _say(message: str) -> None:
+    print(message, file=sys.stderr)
+
+
+def _closed_loop_callback(unraisable) -> bool:
+    """Whether an unraisable exception is asyncio's "Event loop is closed" raised by a callback
+    scheduled onto a closed loop (see :func:`_quiet_closed_loop_callbacks`)."""
+    exc = unraisable.exc_value
+    if not (isinstance(exc, RuntimeError) and str(exc) == "Event loop is closed"):
+        return False
+    tb = unraisable.exc_traceback
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    return tb is not None and tb.tb_frame.f_code.co_name == "_check_closed"
+
+
+def _quiet_closed_loop_callbacks() -> None:
+    """After orbax fails to read a damaged checkpoint, the reads still in flight complete later
+    and try to wake the (by then closed) event loop orbax ran them on; each prints a
+    ``RuntimeError: Event loop is closed`` traceback. Those -- and only those -- are dropped
+    from then on; every other unraisable exception goes to the previous hook."""
+    if getattr(sys.unraisablehook, "_jaxgen_quiet", False):
+        return
+    previous = sys.unraisablehook
+
+    def hook(unraisable):
+        if not _closed_loop_callback(unraisable):
+            previous(unraisable)
+
+    hook._jaxgen_quiet = True
+    sys.unraisablehook = hook
 
 
 def write_config(run_dir: Path, config, extra: dict | None = None) -> None:
@@ -78,10 +180,19 @@ def check_same_config(run_dir: Path, config) -> dict:
 
 
 class Checkpointer:
-    """Saves and restores the state pytree under ``run_dir/checkpoints``."""
+    """Saves and restores the state pytree under ``run_dir/checkpoints``.
 
-    def __init__(self, run_dir: Path, max_to_keep: int = 2):
-        self.dir = (Path(run_dir) / "checkpoints").absolute()
+    ``writer=True`` (the runner, holding the run directory's lock): temporary directories of
+    cut-short saves are removed, and :meth:`restore` moves damaged checkpoints aside."""
+
+    def __init__(self, run_dir: Path, max_to_keep: int = 2, writer: bool = False):
+        self.run_dir = Path(run_dir).absolute()
+        self.dir = self.run_dir / "checkpoints"
+        self.writer = writer
+        if writer and self.dir.is_dir():
+            for p in self.dir.iterdir():
+                if _TMP in p.name:
+                    shutil.rmtree(p, ignore_errors=True)
         self._mngr = ocp.CheckpointManager(
             self.dir,
             options=ocp.CheckpointManagerOptions(max_to_keep=max_to_keep, create=True, enable_async_checkpointing=False),
@@ -95,30 +206,73 @@ class Checkpointer:
     def latest_step(self) -> int | None:
         return self._mngr.latest_step()
 
-    def restore(self, template: Any, step: int | None = None) -> Any:
-        """The checkpoint of ``step`` (default: the latest) restored into ``template``'s structure.
+    def steps(self) -> list[int]:
+        """The checkpointed steps, newest first."""
+        return sorted(self._mngr.all_steps(), reverse=True)
 
-        The stored tree is read as written and matched against the template leaf by leaf
-        (shapes and dtypes must agree), except inside a dict named ``hparams``: a traced
-        hyperparameter added since the run was written takes the template's (the config's)
-        value, one removed since is dropped -- so old run directories keep loading."""
-        step = self.latest_step() if step is None else step
-        if step is None:
-            raise CheckpointError(f"no checkpoint found in {self.dir}; start the run without --resume.")
+    def committed(self, step: int) -> bool:
+        """Whether the save of ``step`` committed (its directory holds orbax's commit marker)."""
+        return (self.dir / str(step) / COMMIT_MARKER).is_file()
+
+    def restore(self, template: Any, step: int | None = None, report: Callable[[str], None] = _say) -> Any:
+        """The checkpoint of ``step`` (default: the newest intact one) restored into ``template``'s structure.
+
+        Without ``step``, a damaged or incomplete newest checkpoint is passed over with one
+        sentence to ``report`` (default: stderr) and the previous one is used (see the module
+        docstring); CheckpointError if none is intact. The stored tree is read as written and
+        matched against the template leaf by leaf (shapes and dtypes must agree), except
+        inside a dict named ``hparams``: a traced hyperparameter added since the run was
+        written takes the template's (the config's) value, one removed since is dropped --
+        so old run directories keep loading."""
         target = serialization.to_state_dict(template)
-        try:
-            stored = self._mngr.restore(step, args=ocp.args.StandardRestore())
-        except Exception as e:  # orbax raises many types for a damaged or incomplete checkpoint
-            raise CheckpointError(f"checkpoint {self.dir / str(step)} is damaged or incomplete ({type(e).__name__}); "
-                                  "start a new run directory or resume from an intact copy.") from None
-        try:
-            tree = _match(target, stored, ())
-        except (KeyError, ValueError) as e:
-            raise CheckpointError(
-                f"checkpoint {self.dir / str(step)} does not fit this config's state ({str(e).strip(chr(39))}); "
-                "resume with the options it was written with."
-            ) from None
-        return serialization.from_state_dict(template, tree)
+        candidates = self.steps() if step is None else [step]
+        if not candidates:
+            raise CheckpointError(f"no checkpoint found in {self.dir}; start the run without --resume.")
+        check_marker = step is None and any(self.committed(s) for s in candidates)
+        passed: list[tuple[int, str]] = []
+        for s in candidates:
+            if check_marker and not self.committed(s):
+                passed.append((s, "incomplete (no commit marker: its save was cut short)"))
+                continue
+            try:
+                stored = self._mngr.restore(s, args=ocp.args.StandardRestore())
+            except Exception as e:  # noqa: BLE001 - orbax raises many types for a damaged or incomplete checkpoint
+                _quiet_closed_loop_callbacks()
+                passed.append((s, f"damaged or incomplete ({type(e).__name__})"))
+                continue
+            try:
+                tree = _match(target, stored, ())
+            except (KeyError, ValueError) as e:
+                raise CheckpointError(
+                    f"checkpoint {self.dir / str(s)} does not fit this config's state ({str(e).strip(chr(39))}); "
+                    "resume with the options it was written with."
+                ) from None
+            if passed:
+                report(self._passed_over(passed, s))
+            return serialization.from_state_dict(template, tree)
+        if step is not None:
+            raise CheckpointError(f"checkpoint {self.dir / str(step)} is {passed[0][1]}; "
+                                  "start a new run directory or resume from an intact copy.")
+        what = "; ".join(f"{s}: {why}" for s, why in passed)
+        raise CheckpointError(f"no intact checkpoint in {self.dir} ({what}); start a new run directory or resume from "
+                              "an intact copy.")
+
+    def _passed_over(self, passed: list, good: int) -> str:
+        names = ", ".join(str(self.dir / str(s)) for s, _ in passed)
+        why = passed[0][1] if len(passed) == 1 else "; ".join(f"{s}: {w}" for s, w in passed)
+        moved = ""
+        if self.writer:
+            dest = self.run_dir / DAMAGED_DIR
+            dest.mkdir(exist_ok=True)
+            for s, _ in passed:
+                target, n = dest / str(s), 1
+                while target.exists():
+                    target, n = dest / f"{s}-{n}", n + 1
+                shutil.move(str(self.dir / str(s)), str(target))
+            self._mngr.reload()
+            moved = f" (moved to {dest})"
+        what = "checkpoint" if len(passed) == 1 else "checkpoints"
+        return f"{what} {names} {'is' if len(passed) == 1 else 'are'} {why}{moved}; using the previous one, step {good}."
 
     def close(self) -> None:
         self._mngr.close()

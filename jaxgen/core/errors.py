@@ -1,7 +1,8 @@
 """Errors with one clear sentence: the bad value and what is accepted.
 
 Every user-facing failure in jaxgen raises a subclass of :class:`JaxgenError`.
-The CLI prints ``str(err)`` alone (no traceback) and exits with status 2.
+The CLI prints ``str(err)`` alone (no traceback) and exits with status 2 (any other failure
+of a command exits non-zero too; see :func:`jaxgen.cli.main`).
 """
 from __future__ import annotations
 
@@ -24,6 +25,15 @@ class CheckpointError(JaxgenError, ValueError):
 
 class DivergenceError(JaxgenError, FloatingPointError):
     """Training produced NaN or inf; the last good checkpoint is kept."""
+
+
+class ResourceError(JaxgenError, MemoryError):
+    """A run cannot fit in the device's memory (estimated before allocating, or XLA's
+    out-of-memory error translated): the bytes, the memory there is and the option to lower."""
+
+
+class BusyError(JaxgenError, RuntimeError):
+    """A run directory is being written by another live process."""
 
 
 def choice(name: str, value, accepted) -> None:

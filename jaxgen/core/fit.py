@@ -7,8 +7,21 @@ results -- written once for every family.
   rates count (``env_steps`` for RL, ``steps`` otherwise).
 * :func:`fit` runs a job through :func:`jaxgen.core.runner.run` and writes ``curves.png`` and
   ``results.json``; it returns ``config``, ``final`` (the last logged row), ``timings``
-  (``compile_s``, ``run_s``, ``host_s``, ``mode``, ``steps``, ``steps_per_s`` and the unit's
-  rate), ``run_dir``, ``history``, ``state`` and whatever ``finish`` added.
+  (``compile_s``, ``run_s``, ``host_s``, ``mode``, ``steps``, ``start_step``, ``steps_per_s``
+  and the unit's rate, all of this call), ``run_dir``, ``history``, ``state`` and whatever
+  ``finish`` added.
+
+A run's life, as ``fit`` sees it (every point resumable with ``resume=True`` / ``--resume``):
+the run directory is locked for the whole call (:func:`jaxgen.core.checkpoint.lock`: a second
+writer is refused); chunks run and checkpoints are saved; after the last chunk ``finish``
+runs (final evaluation and plots) and ``results.json`` is written **last**, so it marks a
+completed run (its ``final.step`` is the run's length). Resuming a run stopped before its
+first checkpoint starts it over; one stopped mid-run continues bit-identically; one whose
+training ended but whose ``finish`` did not (killed during the final evaluation) runs no
+chunk and does ``finish`` again; a completed one says so in one sentence (where its results
+are) and returns the stored results (plus ``state``, ``history`` and ``complete: True``)
+without evaluating again. XLA's out-of-memory errors, in training or in ``finish``, become
+one :class:`~jaxgen.core.errors.ResourceError` sentence (:mod:`jaxgen.core.memory`).
 * :class:`Family` is the host side a family registers (:mod:`jaxgen.registry`): its extra
   command-line options, how a config becomes a :class:`Job`, how a finished run is
   summarised, swept and evaluated, and which of ``sample`` / ``render`` / ``inspect`` it offers.
@@ -34,7 +47,7 @@ import numpy as np
 
 from jaxgen.core import checkpoint as ckpt
 from jaxgen.core import config as C
-from jaxgen.core import plotting, runner
+from jaxgen.core import memory, plotting, runner
 from jaxgen.core.cli_options import overrides
 from jaxgen.core.errors import ConfigError
 from jaxgen.core.runner import RunResult
@@ -56,6 +69,10 @@ class Job:
         units per iteration (RL: ``env_steps`` and the env steps of one iteration).
       x: the row key the curves are drawn against.
       chunk_steps, mode: the family's defaults when the caller gives none / "auto".
+      checkpoint_every: save every this many chunks (None: every 30 s and at the end).
+      memory_extra: ``{what: bytes}`` the run needs at its peak besides its state and data
+        (a rollout, the batch of the final evaluation), added to the memory estimate that is
+        checked before anything is allocated (:func:`jaxgen.core.memory.check`).
     """
 
     trainer: Trainer
@@ -68,6 +85,25 @@ class Job:
     x: str = "step"
     chunk_steps: int | None = None
     mode: str | None = None
+    checkpoint_every: int | None = None
+    memory_extra: dict | None = None
+
+
+RESULTS_FILE = "results.json"
+
+
+def completed(run_dir: Path, num_steps: int) -> dict | None:
+    """The stored results of the run in ``run_dir`` if it completed ``num_steps`` (its
+    ``results.json``, written last, says so), else None."""
+    path = Path(run_dir) / RESULTS_FILE
+    if not path.is_file():
+        return None
+    try:
+        blob = json.loads(path.read_text())
+        step = blob.get("final", {}).get("step")
+    except (json.JSONDecodeError, AttributeError):
+        return None
+    return blob if isinstance(step, (int, float)) and step >= num_steps else None
 
 
 def _jsonable(tree: dict) -> dict:
@@ -75,17 +111,33 @@ def _jsonable(tree: dict) -> dict:
 
 
 def fit(job: Job, *, seed: int = 0, run_dir: str | Path | None = None, resume: bool = False,
-        chunk_steps: int | None = None, mode: str = "auto", progress: bool = True, hparams: dict | None = None) -> dict:
+        chunk_steps: int | None = None, mode: str = "auto", progress: bool = True, hparams: dict | None = None,
+        checkpoint_every: int | None = None) -> dict:
     """Train ``job`` (one seed) and return its results (see the module docstring)."""
     run_dir = Path(run_dir) if run_dir is not None else None
-    if run_dir is not None:
-        run_dir.mkdir(parents=True, exist_ok=True)
+    est = runner.preflight(job.trainer, seed, hparams, job.memory_extra)  # before anything is written
+    if run_dir is None:
+        return _fit(job, seed, None, resume, chunk_steps, mode, progress, hparams, checkpoint_every, est)
+    with ckpt.lock(run_dir):
+        return _fit(job, seed, run_dir, resume, chunk_steps, mode, progress, hparams, checkpoint_every, est)
+
+
+def _fit(job: Job, seed, run_dir, resume, chunk_steps, mode, progress, hparams, checkpoint_every, est) -> dict:
     mode = job.mode if mode == "auto" and job.mode else mode
     res = runner.run(job.trainer, seed, run_dir=run_dir, chunk_steps=chunk_steps or job.chunk_steps, resume=resume,
-                     hooks=list(job.hooks), mode=mode, progress=progress, hparams=hparams)
+                     hooks=list(job.hooks), mode=mode, progress=progress, hparams=hparams,
+                     checkpoint_every=checkpoint_every or job.checkpoint_every, check_memory=est or False,
+                     memory_extra=job.memory_extra)
     t = res.timings
-    rate = (lambda n: n / t["run_s"] if t["run_s"] else None)
-    timings = {**{k: t[k] for k in ("compile_s", "run_s", "host_s", "mode", "steps")}, "steps_per_s": rate(t["steps"])}
+    n = job.trainer.num_steps
+    if run_dir is not None and t["steps"] == 0 and runner.step_of(res.state) >= n:
+        stored = completed(run_dir, n)
+        if stored is not None:
+            print(f"the run in {run_dir} is complete ({n} of {n} steps); its results are in {run_dir / RESULTS_FILE}.")
+            return {**stored, "history": res.history, "state": res.state, "complete": True}
+    rate = (lambda k: k / t["run_s"] if t["run_s"] else None)
+    timings = {**{k: t[k] for k in ("compile_s", "run_s", "host_s", "mode", "steps", "start_step")},
+               "steps_per_s": rate(t["steps"])}
     if job.unit != "steps":
         timings[f"{job.unit}_per_s"] = rate(t["steps"] * job.per_step)
     for h in job.hooks:  # hooks that time themselves (Timed, EvalHook), also inside wrappers: eval_s, ...
@@ -97,13 +149,21 @@ def fit(job: Job, *, seed: int = 0, run_dir: str | Path | None = None, resume: b
     out = {"config": C.to_dict(cfg) if cfg is not None else {}, "seed": seed,
            "final": dict(res.history[-1]) if res.history else {}, "timings": timings,
            "run_dir": str(run_dir) if run_dir else None, "history": res.history, "state": res.state}
-    if job.finish is not None:
-        out.update(job.finish(res, run_dir) or {})
-    if run_dir is not None:
-        if job.curves:
+    try:
+        if job.finish is not None:
+            out.update(job.finish(res, run_dir) or {})
+        if run_dir is not None and job.curves:
             plotting.save_curves(run_dir / "curves.png", res.history, list(job.curves), job.title, x=job.x)
+    except jax.errors.JaxRuntimeError as e:
+        err = memory.translate(e, "the final evaluation and plots", cfg, memory.leaves(res.state))
+        if err is None:
+            raise
+        raise err from None
+    if run_dir is not None:  # last: a results.json whose final step is the run's length marks it complete
         blob = _jsonable({k: v for k, v in out.items() if k not in ("state", "history")})
-        (run_dir / "results.json").write_text(json.dumps(blob, indent=2))
+        tmp = run_dir / (RESULTS_FILE + ".tmp")
+        tmp.write_text(json.dumps(blob, indent=2))
+        tmp.replace(run_dir / RESULTS_FILE)
     return out
 
 

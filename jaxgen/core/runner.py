@@ -46,8 +46,9 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxgen.core import checkpoint as ckpt
+from jaxgen.core import memory
 from jaxgen.core.config import hparams as default_hparams
-from jaxgen.core.errors import CheckpointError, ConfigError, DivergenceError
+from jaxgen.core.errors import CheckpointError, ConfigError, DivergenceError, JaxgenError
 from jaxgen.core.train import Phase, Trainer, as_key, scan_steps
 
 MODES = ("auto", "scan", "loop")
@@ -217,6 +218,52 @@ def _finite(metrics: dict) -> str | None:
     return None
 
 
+def _is_float_array(x) -> bool:
+    return isinstance(x, (jax.Array, np.ndarray, np.generic)) and jnp.issubdtype(x.dtype, jnp.inexact)
+
+
+@jax.jit
+def _nan_inf(leaves: tuple):
+    """bool [L, 2]: whether each leaf holds a NaN, an inf."""
+    return jnp.stack([jnp.stack([jnp.isnan(x).any(), jnp.isinf(x).any()]) for x in leaves])
+
+
+def _bad_leaves(kinds: tuple, leaves: tuple):
+    """bool [L]: leaf ``l`` newly holds a non-finite value (``kinds[l]``: 0 checks NaN and inf,
+    1 NaN only)."""
+    return jnp.stack([jnp.isnan(x).any() if k else jnp.logical_not(jnp.isfinite(x).all())
+                      for k, x in zip(kinds, leaves)])
+
+
+_BAD_LEAVES = jax.jit(_bad_leaves, static_argnums=0)
+
+
+class _StateGuard:
+    """Finds a floating-point leaf of the state that turned NaN or inf since the run (re)started.
+
+    Leaves that held NaN at the start are not checked, leaves that held inf (an ``inf`` clip
+    norm among the hyperparameters) only for NaN. One compiled reduction per checked leaf,
+    one small transfer per call."""
+
+    def __init__(self, state):
+        flat = jax.tree_util.tree_flatten_with_path(state)[0]
+        idx = [i for i, (_, x) in enumerate(flat) if _is_float_array(x)]
+        has = np.asarray(jax.device_get(_nan_inf(tuple(flat[i][1] for i in idx)))) if idx else np.zeros((0, 2), bool)
+        keep = [(i, 1 if inf else 0) for i, (nan, inf) in zip(idx, has) if not nan]
+        self.idx = [i for i, _ in keep]
+        self.kinds = tuple(k for _, k in keep)
+        self.paths = [memory.leaf_path(flat[i][0]) for i in self.idx]
+
+    def first_bad(self, state) -> str | None:
+        """The path (``params/Dense_0/kernel``) of the first leaf gone non-finite, or None."""
+        if not self.idx:
+            return None
+        flat = jax.tree_util.tree_leaves(state)
+        bad = np.asarray(jax.device_get(_BAD_LEAVES(self.kinds, tuple(flat[i] for i in self.idx))))
+        hit = np.flatnonzero(bad)
+        return self.paths[hit[0]] if len(hit) else None
+
+
 def _host_means(metrics: dict) -> dict:
     """Chunk means over the step axis: a float per metric (or a list, for vmapped runs)."""
     means = jax.device_get(jax.tree_util.tree_map(lambda x: jnp.mean(x, axis=0), metrics))
@@ -304,16 +351,23 @@ def run(
     checkpoint_interval_s: float = 30.0,
     stop_after_chunks: int | None = None,
     check_finite: bool = True,
+    check_memory: bool | memory.Estimate = True,
+    memory_extra: Mapping[str, int] | None = None,
 ) -> RunResult:
     """Run ``trainer`` to ``trainer.num_steps`` (all its phases, in order) in compiled chunks.
 
     Args:
       key: seed (int) or PRNG key.
       run_dir: where config.json, metrics.jsonl, checkpoints/ and plots go (None: nothing saved).
+        The run holds the directory's writer lock (:func:`jaxgen.core.checkpoint.lock`): a
+        second run writing there at the same time is refused with BusyError.
       chunk_steps: iterations per compiled chunk, for every phase, or ``{phase name: count}``
         (phases left out take the default). Default: the phase's epoch, or num_steps // 20 of
         the whole run. A chunk never crosses a phase boundary (the last one is shortened).
-      resume: continue from the latest checkpoint in ``run_dir`` (same config required).
+      resume: continue from the newest intact checkpoint in ``run_dir`` (same config
+        required; a damaged newest one is passed over with one sentence, see
+        :mod:`jaxgen.core.checkpoint`). A run stopped before its first checkpoint starts
+        over (saying so); a finished one runs no chunk and returns its final state.
       hparams: traced hyperparameter overrides (dict of scalars).
       hooks: called with a :class:`ChunkInfo` after each chunk (host work: eval, plots); a
         hook may return a dict of extra metrics for the chunk's log row.
@@ -324,19 +378,68 @@ def run(
         0.16 s MNIST-MLP epoch; see benchmarks/RESULTS.md.)
       checkpoint_interval_s: the time-based interval (seconds).
       stop_after_chunks: stop early after this many chunks (used to test resume).
-      check_finite: stop with DivergenceError (keeping the last good checkpoint) on NaN/inf.
+      check_finite: stop with DivergenceError (keeping the last good checkpoint) when a
+        chunk's mean metrics, or any floating-point leaf of the state (parameters,
+        optimiser moments, ...), become NaN/inf. The state check is one compiled reduction
+        per leaf at each chunk boundary; a leaf that already held NaN (inf) when the run
+        (re)started, e.g. an ``inf`` clip norm in ``hparams``, is not checked for NaN (inf).
+      check_memory: before allocating or writing anything, estimate the run's bytes
+        (:func:`jaxgen.core.memory.check`: the state by ``eval_shape``, the data,
+        ``memory_extra``) and refuse with ResourceError when they cannot fit (an
+        :class:`~jaxgen.core.memory.Estimate` the caller already checked is taken as is);
+        XLA's out-of-memory errors during the run are translated into the same kind of
+        sentence either way.
+      memory_extra: ``{what: bytes}`` a family knows its run needs besides the state and the
+        data at its peak (e.g. a rollout, an evaluation batch).
 
     Returns a :class:`RunResult`; ``history`` holds one row per chunk: ``{"step", "phase",
     "wall_s", **chunk means, **hook extras}``. ``timings``: ``compile_s``, ``run_s``, ``host_s``,
-    ``chunks``, ``steps``, ``stopped_by``, ``mode`` and ``probe_s_per_step`` (for a phased
-    trainer ``{phase: ...}``), and ``phases``: ``{phase: {mode, compile_s, run_s, host_s,
-    chunks, steps}}`` for the phases that ran.
+    ``chunks``, ``steps`` (of this call), ``start_step`` (where it started: 0, or the step
+    resumed from), ``stopped_by``, ``mode`` and ``probe_s_per_step`` (for a phased trainer
+    ``{phase: ...}``), and ``phases``: ``{phase: {mode, compile_s, run_s, host_s, chunks,
+    steps}}`` for the phases that ran.
 
     A SIGTERM or Ctrl-C (SIGINT) stops the run after the chunk in flight with a checkpoint
     saved (``timings["stopped_by"]`` names the signal); a second one acts as usual.
     """
     if mode not in MODES:
         raise ConfigError(f"mode={mode!r} is not accepted; choose one of: {', '.join(MODES)}.")
+    if resume and run_dir is None:
+        raise ConfigError("resume=True needs a run_dir that holds the run to continue.")
+    _chunk_lengths(trainer.schedule, chunk_steps, trainer.num_steps)  # bad chunking: refused before anything
+    cfg = trainer.config
+    hp = default_hparams(cfg, hparams) if cfg is not None else hparams
+    key = as_key(key)
+    if isinstance(check_memory, memory.Estimate):
+        est = check_memory
+    else:
+        est = preflight(trainer, key, hp, memory_extra) if check_memory else None
+    leaves_est = est.state_leaves if est is not None else []
+    args = (trainer, key, hp, chunk_steps, resume, hooks, mode, progress, checkpoint_every, checkpoint_interval_s,
+            stop_after_chunks, check_finite, leaves_est)
+    if run_dir is None:
+        return _run(None, *args)
+    with ckpt.lock(run_dir):
+        return _run(Path(run_dir), *args)
+
+
+def preflight(trainer: Trainer, key, hparams: dict | None = None,
+              memory_extra: Mapping[str, int] | None = None) -> memory.Estimate | None:
+    """The run's :class:`~jaxgen.core.memory.Estimate` (nothing allocated), or ResourceError
+    if it cannot fit (:func:`jaxgen.core.memory.check`); None when ``init`` cannot be traced
+    abstractly (the run then proceeds unchecked)."""
+    cfg = trainer.config
+    hp = default_hparams(cfg, hparams) if cfg is not None else hparams
+    try:
+        return memory.check(trainer, as_key(key), hp, memory_extra)
+    except JaxgenError:
+        raise
+    except Exception:  # noqa: BLE001 - e.g. an init that needs concrete values
+        return None
+
+
+def _run(run_dir, trainer, key, hp, chunk_steps, resume, hooks, mode, progress, checkpoint_every,
+         checkpoint_interval_s, stop_after_chunks, check_finite, leaves_est) -> RunResult:
     phases = trainer.schedule
     phased = trainer.is_phased
     names = [p.name for p in phases]
@@ -344,36 +447,27 @@ def run(
     n = trainer.num_steps
     chunk_of = _chunk_lengths(phases, chunk_steps, n)
     starts = np.cumsum([0] + [p.num_steps for p in phases[:-1]]).tolist()
-    run_dir = Path(run_dir) if run_dir is not None else None
-    hp = default_hparams(cfg, hparams) if cfg is not None else hparams
-    key = as_key(key)
 
     t0 = time.perf_counter()
-    state = _copy(trainer.init(key, hp))  # distinct buffers: the state is donated
     history: list = []
     checkpointer = None
-    saved_mode = None
+    blob = None
     extras: dict = {}
     if run_dir is not None:
         if resume:
             blob = ckpt.check_same_config(run_dir, cfg)
-            saved_mode = blob.get("chunk_mode")
             extras = {k: v for k, v in blob.items() if k not in ("type", "fingerprint", "config")}
-            checkpointer = ckpt.Checkpointer(run_dir)
-            state = checkpointer.restore(state)
-            history = _read_history(run_dir, step_of(state))
         else:
-            if (run_dir / "checkpoints").exists() and any((run_dir / "checkpoints").iterdir()):
+            held = run_dir / "checkpoints"
+            if held.is_dir() and any(p.name.isdigit() for p in held.iterdir()):
                 raise CheckpointError(
                     f"{run_dir} already holds a run; pass --resume to continue it or choose a new run directory."
                 )
-            checkpointer = ckpt.Checkpointer(run_dir)
             given = None if mode == "auto" else mode
             extras = {"chunk_mode": {name: given for name in names if given} if phased else given,
                       "chunk_steps": dict(zip(names, chunk_of)) if phased else chunk_of[0],
                       "probe_s_per_step": {}}
-    elif resume:
-        raise ConfigError("resume=True needs a run_dir that holds the run to continue.")
+    saved_mode = extras.get("chunk_mode")
 
     # the mode of each phase: given, stored by the run being resumed, or chosen when entered
     modes: dict = {}
@@ -407,23 +501,36 @@ def run(
         per_phase.setdefault(p.name, _phase_timings(modes[p.name]))
         return chosen
 
-    start = step_of(state)
-    cur = _phase_index(starts, phases, start) if start < n else None
-    if cur is not None:
-        enter(cur, state)
-    if run_dir is not None:
-        # fresh: the options and chunking; resumed: the stored options as resumed (e.g. a GAN run
-        # extended to more epochs), same extras, plus the modes of phases chosen since
-        ckpt.write_config(run_dir, cfg, extras)
-    bar = _progress(n, start, progress)
-    if bar is not None and phased and cur is not None:
-        bar.set_description(names[cur])
     run_s = host_s = 0.0
-    done, chunks = start, 0
-    last_saved, last_saved_t = start, time.perf_counter()
-    log = open(run_dir / "metrics.jsonl", "a") if run_dir is not None else None
+    start = done = chunks = 0
+    cur = None
+    bar = log = None
     stop = _StopOnSignal()
+    during = "the start of the run (building the train state)"
     try:
+        state = _copy(trainer.init(key, hp))  # distinct buffers: the state is donated
+        if run_dir is not None:
+            checkpointer = ckpt.Checkpointer(run_dir, writer=True)
+            if resume and checkpointer.steps():
+                state = checkpointer.restore(state)
+            elif resume:
+                print(f"{run_dir} holds no checkpoint yet (the run stopped before its first one); "
+                      "starting it from the beginning.", file=sys.stderr)
+            history = _read_history(run_dir, step_of(state))
+            # fresh: the options and chunking; resumed: the stored options as resumed (e.g. a GAN
+            # run extended to more epochs), same extras -- written before anything is compiled
+            ckpt.write_config(run_dir, cfg, extras)
+        start = done = step_of(state)
+        during = "training"
+        cur = _phase_index(starts, phases, start) if start < n else None
+        if cur is not None and enter(cur, state) and run_dir is not None:
+            ckpt.write_config(run_dir, cfg, extras)  # plus the modes chosen
+        guard = _StateGuard(state) if check_finite and start < n else None
+        bar = _progress(n, start, progress)
+        if bar is not None and phased and cur is not None:
+            bar.set_description(names[cur])
+        last_saved, last_saved_t = start, time.perf_counter()
+        log = open(run_dir / "metrics.jsonl", "a") if run_dir is not None else None
         stop.install()
         while done < n:
             i = _phase_index(starts, phases, done)
@@ -439,6 +546,7 @@ def run(
             pt = per_phase[p.name]
             pos = done - starts[i]
             length = min(chunk_of[i] - pos % chunk_of[i], p.num_steps - pos)
+            during = "training"
             c = chunkers[i].compile(state, length)
             compile_s += c
             pt["compile_s"] += c
@@ -453,14 +561,21 @@ def run(
             chunks += 1
             pt["chunks"] += 1
             pt["steps"] += length
-            bad = _finite(means) if check_finite else None
-            if bad is not None:
-                where = f"; the last good checkpoint (step {last_saved}) is kept in {run_dir}" if run_dir else ""
-                inside = f" (phase {p.name!r}, its step {pos + length} of {p.num_steps})" if phased else ""
-                raise DivergenceError(f"training diverged at step {done}{inside}: metric {bad!r} is {means[bad]}{where}.")
+            if check_finite:
+                bad = _finite(means)
+                what = None if bad is None else f"metric {bad!r} is {means[bad]}"
+                if what is None and guard is not None:
+                    leaf = guard.first_bad(state)
+                    what = None if leaf is None else (f"parameter {leaf!r} of the state holds NaN or inf "
+                                                      "although the metrics are finite")
+                if what is not None:
+                    where = f"; the last good checkpoint (step {last_saved}) is kept in {run_dir}" if run_dir else ""
+                    inside = f" (phase {p.name!r}, its step {pos + length} of {p.num_steps})" if phased else ""
+                    raise DivergenceError(f"training diverged at step {done}{inside}: {what}{where}.")
             row = {"step": done, "phase": p.name, "wall_s": round(time.perf_counter() - t0, 3), **means}
             info = ChunkInfo(state, done, n, trainer.steps_per_epoch, means, history, run_dir,
                              p.name, i, pos + length, p.num_steps, p.steps_per_epoch)
+            during = "the evaluation between chunks (the hooks)"
             for hook in hooks:
                 row.update(hook(info) or {})
             history.append(row)
@@ -484,6 +599,11 @@ def run(
             pt["host_s"] += dt
             if final:
                 break
+    except jax.errors.JaxRuntimeError as e:
+        err = memory.translate(e, during, cfg, leaves_est)
+        if err is None:
+            raise
+        raise err from None
     finally:
         stop.restore()
         if bar is not None:
@@ -494,6 +614,7 @@ def run(
             checkpointer.close()
     timings = {"compile_s": compile_s, "run_s": run_s, "host_s": host_s,
                "mode": dict(modes) if phased else modes[names[0]], "chunks": chunks, "steps": done - start,
+               "start_step": start,
                "probe_s_per_step": probes if phased else probes.get(names[0], {}), "stopped_by": stop.received,
                "phases": per_phase}
     if stop.received is not None:
