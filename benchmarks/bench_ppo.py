@@ -50,16 +50,16 @@ def _gymnax_version() -> str:
 
 
 def random_rollout(cfg: ppo.PPOConfig):
-    """``fn(key) -> total reward``: ``num_iterations * num_steps`` vector steps of the N envs
+    """``fn(key) -> total reward``: ``num_iterations * rollout_len`` vector steps of the N envs
     with uniform random actions (drawn per iteration in one call, like the policy noise),
     stepped exactly as :func:`jaxgen.rl.ppo.collect` steps them (same env keys)."""
     b = ppo.build(cfg)
-    t, n = cfg.num_steps, cfg.num_envs
+    t, n = cfg.rollout_len, cfg.num_envs
 
     def draw(key):
-        if b.discrete:
-            return jax.random.randint(key, (t, n), 0, b.action_dim)
-        return jax.random.uniform(key, (t, n) + b.action_shape, minval=b.low, maxval=b.high)
+        if b.spec.discrete:
+            return jax.random.randint(key, (t, n), 0, b.spec.action_dim)
+        return jax.random.uniform(key, (t, n) + b.spec.action_shape, minval=b.spec.low, maxval=b.spec.high)
 
     def iteration(c, k):
         st, acc = c
@@ -67,14 +67,14 @@ def random_rollout(cfg: ppo.PPOConfig):
 
         def step(st, xs):
             a, ke = xs
-            st, out = b.venv.step(ke, st, a)
+            st, out = b.spec.vec(cfg.num_envs).step(ke, st, a)
             return st, out.reward
 
         st, rew = jax.lax.scan(step, st, (draw(k_act), envs.rbg_keys(k_env, t)))
         return (st, acc + jnp.sum(rew)), None
 
     def run(key):
-        _, st = b.venv.reset(key)
+        _, st = b.spec.vec(cfg.num_envs).reset(key)
         (_, acc), _ = jax.lax.scan(iteration, (st, jnp.zeros(())), jax.random.split(key, cfg.num_iterations))
         return acc
 
@@ -121,7 +121,7 @@ def breakdown(cfg: ppo.PPOConfig, iters: int, repeats: int) -> list:
     cfg = dataclasses.replace(cfg, total_steps=iters * cfg.batch_size)
     b = ppo.build(cfg)
     state0 = ppo.init(jax.random.PRNGKey(0), cfg)
-    t, n = cfg.num_steps, cfg.num_envs
+    t, n = cfg.rollout_len, cfg.num_envs
     used = lambda traj: sum(jnp.sum(x.astype(jnp.float32)) for x in jax.tree_util.tree_leaves(traj))
 
     def collect_only(s, _):  # every rollout output is used, so XLA keeps all of the loop's work
@@ -130,7 +130,7 @@ def breakdown(cfg: ppo.PPOConfig, iters: int, repeats: int) -> list:
 
     def collect_gae(s, _):
         s, traj = ppo.collect(s, jax.random.fold_in(s.key, s.step))
-        nv = b.net.apply({"params": s.params}, traj["final_obs"].reshape((t * n,) + b.obs_shape),
+        nv = b.net.apply({"params": s.params}, traj["final_obs"].reshape((t * n,) + b.spec.obs_shape),
                          method="value").reshape(t, n)
         adv, tgt = gae(traj["reward"], traj["value"], nv, traj["terminated"], traj["truncated"], 0.99, 0.95)
         return s.replace(step=s.step + 1), jnp.sum(adv) + jnp.sum(tgt) + used(traj)
