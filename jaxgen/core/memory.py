@@ -91,12 +91,14 @@ class Estimate:
         return 2 * self.state_bytes + self.data_bytes + sum(self.extra.values())
 
     def top_fields(self, k: int = 3) -> list[tuple[str, int]]:
-        """The state's top-level fields (``params``, ``opt_state``, ``buffer``...) by bytes."""
+        """The state's largest top-level fields (``params``, ``opt_state``, ``buffer``...) by
+        bytes (at most ``k``; those under 1 % of the state left out)."""
         by: dict[str, int] = {}
         for path, _, n in self.state_leaves:
             head = path.split("/")[0] if path else "state"
             by[head] = by.get(head, 0) + n
-        return sorted(by.items(), key=lambda kv: -kv[1])[:k]
+        ranked = sorted(by.items(), key=lambda kv: -kv[1])
+        return [kv for i, kv in enumerate(ranked[:k]) if i == 0 or kv[1] >= 0.01 * self.state_bytes]
 
 
 def estimate(trainer, key, hparams=None, extra: Mapping[str, int] | None = None) -> Estimate:

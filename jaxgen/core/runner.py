@@ -222,45 +222,52 @@ def _is_float_array(x) -> bool:
     return isinstance(x, (jax.Array, np.ndarray, np.generic)) and jnp.issubdtype(x.dtype, jnp.inexact)
 
 
-@jax.jit
-def _nan_inf(leaves: tuple):
-    """bool [L, 2]: whether each leaf holds a NaN, an inf."""
-    return jnp.stack([jnp.stack([jnp.isnan(x).any(), jnp.isinf(x).any()]) for x in leaves])
+def _leaf_probe(nan_only: tuple, leaves: tuple):
+    """float32 [L]: NaN where leaf ``l`` holds a NaN or an inf (``nan_only[l]``: a NaN), else 0.
+
+    ``sum(x * 0)`` is 0 for finite ``x`` and NaN as soon as one element is NaN or inf: one
+    fused reduction per leaf, no comparison array materialised."""
+    return jnp.stack([jnp.sum(jnp.where(jnp.isnan(x), x, 0)).astype(jnp.float32) if k
+                      else jnp.sum(x * 0).astype(jnp.float32) for k, x in zip(nan_only, leaves)])
 
 
-def _bad_leaves(kinds: tuple, leaves: tuple):
-    """bool [L]: leaf ``l`` newly holds a non-finite value (``kinds[l]``: 0 checks NaN and inf,
-    1 NaN only)."""
-    return jnp.stack([jnp.isnan(x).any() if k else jnp.logical_not(jnp.isfinite(x).all())
-                      for k, x in zip(kinds, leaves)])
-
-
-_BAD_LEAVES = jax.jit(_bad_leaves, static_argnums=0)
+_LEAF_PROBE = jax.jit(_leaf_probe, static_argnums=0)
 
 
 class _StateGuard:
     """Finds a floating-point leaf of the state that turned NaN or inf since the run (re)started.
 
-    Leaves that held NaN at the start are not checked, leaves that held inf (an ``inf`` clip
-    norm among the hyperparameters) only for NaN. One compiled reduction per checked leaf,
-    one small transfer per call."""
+    Leaves that held NaN at the start are not checked, leaves that held only infs (an ``inf``
+    clip norm among the hyperparameters) only for NaN. One compiled program (a reduction per
+    leaf; a second one only when some leaf was not finite at the start), dispatched right
+    after the chunk so that its result arrives with the chunk's metrics."""
 
     def __init__(self, state):
         flat = jax.tree_util.tree_flatten_with_path(state)[0]
         idx = [i for i, (_, x) in enumerate(flat) if _is_float_array(x)]
-        has = np.asarray(jax.device_get(_nan_inf(tuple(flat[i][1] for i in idx)))) if idx else np.zeros((0, 2), bool)
-        keep = [(i, 1 if inf else 0) for i, (nan, inf) in zip(idx, has) if not nan]
-        self.idx = [i for i, _ in keep]
-        self.kinds = tuple(k for _, k in keep)
-        self.paths = [memory.leaf_path(flat[i][0]) for i in self.idx]
+        kinds = (0,) * len(idx)
+        if idx:
+            start = np.asarray(jax.device_get(_LEAF_PROBE(kinds, tuple(flat[i][1] for i in idx))))
+            if np.isnan(start).any():  # some leaf not finite at the start: which, and is it NaN or inf?
+                nan = [bool(np.isnan(np.asarray(jax.device_get(flat[i][1]))).any()) if np.isnan(v) else False
+                       for i, v in zip(idx, start)]
+                kinds = tuple(int(bool(np.isnan(v))) for v, bad in zip(start, nan) if not bad)
+                idx = [i for i, bad in zip(idx, nan) if not bad]
+        self.idx, self.kinds = idx, kinds
+        self.paths = [memory.leaf_path(flat[i][0]) for i in idx]
 
-    def first_bad(self, state) -> str | None:
-        """The path (``params/Dense_0/kernel``) of the first leaf gone non-finite, or None."""
+    def dispatch(self, state):
+        """Start the check of ``state`` (asynchronously); hand the result to :meth:`first_bad`."""
         if not self.idx:
             return None
         flat = jax.tree_util.tree_leaves(state)
-        bad = np.asarray(jax.device_get(_BAD_LEAVES(self.kinds, tuple(flat[i] for i in self.idx))))
-        hit = np.flatnonzero(bad)
+        return _LEAF_PROBE(self.kinds, tuple(flat[i] for i in self.idx))
+
+    def first_bad(self, probe) -> str | None:
+        """The path (``params/Dense_0/kernel``) of the first leaf gone non-finite, or None."""
+        if probe is None:
+            return None
+        hit = np.flatnonzero(np.isnan(np.asarray(jax.device_get(probe))))
         return self.paths[hit[0]] if len(hit) else None
 
 
@@ -525,7 +532,9 @@ def _run(run_dir, trainer, key, hp, chunk_steps, resume, hooks, mode, progress, 
         cur = _phase_index(starts, phases, start) if start < n else None
         if cur is not None and enter(cur, state) and run_dir is not None:
             ckpt.write_config(run_dir, cfg, extras)  # plus the modes chosen
+        t = time.perf_counter()
         guard = _StateGuard(state) if check_finite and start < n else None
+        compile_s += time.perf_counter() - t  # mostly the compile of the state check
         bar = _progress(n, start, progress)
         if bar is not None and phased and cur is not None:
             bar.set_description(names[cur])
@@ -552,6 +561,7 @@ def _run(run_dir, trainer, key, hp, chunk_steps, resume, hooks, mode, progress, 
             pt["compile_s"] += c
             t = time.perf_counter()
             state, metrics = chunkers[i](state, length)
+            probe = guard.dispatch(state) if guard is not None else None
             means = _host_means(metrics)
             dt = time.perf_counter() - t
             run_s += dt
@@ -565,7 +575,7 @@ def _run(run_dir, trainer, key, hp, chunk_steps, resume, hooks, mode, progress, 
                 bad = _finite(means)
                 what = None if bad is None else f"metric {bad!r} is {means[bad]}"
                 if what is None and guard is not None:
-                    leaf = guard.first_bad(state)
+                    leaf = guard.first_bad(probe)
                     what = None if leaf is None else (f"parameter {leaf!r} of the state holds NaN or inf "
                                                       "although the metrics are finite")
                 if what is not None:

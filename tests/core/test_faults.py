@@ -257,8 +257,8 @@ def _toy(nan_at: int, where: str = "w") -> Trainer:
     def init(key, hp=None):  # an inf clip norm and a NaN sentinel are no divergence
         return Toy(jnp.int32(0), jnp.ones(3), jnp.full(2, jnp.nan), {"max_norm": jnp.float32(jnp.inf)})
 
-    def step(s, _):
-        bad = jnp.where(s.step + 1 >= nan_at, jnp.nan, 1.0)
+    def step(s, _):  # w turns inf, or the inf clip norm NaN
+        bad = jnp.where(s.step + 1 >= nan_at, jnp.inf if where == "w" else jnp.nan, 1.0)
         w = s.w * (bad if where == "w" else 1.0)
         hp = {"max_norm": s.hparams["max_norm"] * (bad if where == "hparams" else 1.0)}
         return s.replace(step=s.step + 1, w=w, hparams=hp), {"loss": jnp.float32(1.0)}  # the metric stays finite
@@ -267,7 +267,7 @@ def _toy(nan_at: int, where: str = "w") -> Trainer:
 
 
 @pytest.mark.parametrize("chunk_mode", ["scan", "loop"])
-def test_a_nan_in_the_parameters_stops_the_run_even_with_finite_metrics(chunk_mode, tmp_path):
+def test_a_nan_or_inf_in_the_parameters_stops_the_run_even_with_finite_metrics(chunk_mode, tmp_path):
     with pytest.raises(DivergenceError, match=r"^training diverged at step 9: parameter 'w' of the state holds NaN or "
                                               r"inf although the metrics are finite; the last good checkpoint \(step "
                                               r"6\) is kept in "):
@@ -280,3 +280,27 @@ def test_a_nan_in_the_parameters_stops_the_run_even_with_finite_metrics(chunk_mo
     assert int(res.state.step) == 12
     res = runner.run(_toy(8), 0, chunk_steps=3, progress=False, mode=chunk_mode, check_finite=False)
     assert int(res.state.step) == 12
+
+
+def test_the_vae_of_the_issue_resumed_when_finished_or_killed_in_its_final_evaluation(mnist_small, mnist_test_small,
+                                                                                     tmp_path, capsys):
+    """``jaxgen train vae --resume R`` of a finished run (or of one killed after its last
+    checkpoint, during the final evaluation) used to end in a traceback from the summary."""
+    from jaxgen import registry
+    from jaxgen.generative import ae_fit
+    from jaxgen.generative import autoencoder as ae
+
+    cfg = ae.AEConfig(model="vae", hidden=64, epochs=1, batch_size=100)
+    run = tmp_path / "vae"
+    go = dict(run_dir=run, iwae_k=0, progress=False, mode="loop")
+    first = ae_fit.fit(cfg, mnist_small[0][:300], *mnist_test_small, **go)
+    algo = registry.get("vae")
+    lines = ae_fit.FAMILY.report(algo, first)
+    capsys.readouterr()
+    done = ae_fit.fit(cfg, mnist_small[0][:300], *mnist_test_small, resume=True, **go)
+    assert f"the run in {run} is complete (3 of 3 steps)" in capsys.readouterr().out
+    assert done["complete"] and ae_fit.FAMILY.report(algo, done) == lines  # the stored summary
+    (run / "results.json").unlink()  # as a kill during the final evaluation leaves it
+    again = ae_fit.fit(cfg, mnist_small[0][:300], *mnist_test_small, resume=True, **go)
+    assert again["timings"]["steps"] == 0 and again["test"] == first["test"]
+    assert "n/a steps/s" in ae_fit.FAMILY.report(algo, again)[0] and (run / "results.json").is_file()
