@@ -212,7 +212,7 @@ def _ppo_per_iteration(config) -> int:
 def _reinforce_per_iteration(config) -> int:  # an upper bound: the state counts its valid steps
     from jaxgen.rl import reinforce
 
-    return config.num_envs * reinforce.build(config).rollout_len
+    return config.num_envs * reinforce.rollout_len(config)
 
 
 def _dqn_per_iteration(config) -> int:

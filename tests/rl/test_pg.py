@@ -187,7 +187,8 @@ def test_fit_saves_a_policy_that_eval_and_render_load(tmp_path):
     st = rl_fit.load(tmp_path / "ppo")
     assert same(st.params, out["state"].params)
     ev = rl_fit.evaluate_run(tmp_path / "ppo", episodes=3)
-    assert ev["episodes"] == 3 and ev["mean_return"] > 0
+    assert ev == rl_fit.evaluate_run(out["state"], episodes=3)  # the saved policy is the trained one
+    assert ev["episodes"] == 3 and ev["mean_return"] == ev["mean_length"]  # CartPole pays 1 per step
     r = render.render(st, tmp_path / "strip.png", frames=4, max_steps=50)
     assert (tmp_path / "strip.png").is_file() and r["length"] >= 1
     g = render.render(st, tmp_path / "episode.gif", max_steps=12)
@@ -216,13 +217,16 @@ def test_sweep_cli_trains_ppo_seeds_and_learning_rates_in_one_compile(tmp_path, 
 
     rc = cli.main(["sweep", "ppo", "--seeds", "2", "--grid", "learning_rate=3e-3,1e-5", "--num-envs", "4",
                    "--rollout-len", "16", "--total-steps", str(4 * 16 * 12), "--policy.hidden", "16", "--eval-every", "2",
-                   "--threshold", "-1", "--run-dir", str(tmp_path), "--no-progress"])
+                   "--threshold", "15", "--run-dir", str(tmp_path), "--no-progress"])
     assert rc == 0
     out = capsys.readouterr().out
     assert "one compile: 4 runs" in out
     blob = json.loads((tmp_path / "study.json").read_text())
     assert [r["learning_rate"] for r in blob["table"]] == [3e-3, 1e-5]
-    assert all(r["reached"] == "2/2" for r in blob["table"])  # every return is >= -1
+    first = np.asarray(blob["first_eval_reaching"], np.float64)  # [learning rate, seed]; NaN: never
+    assert [r["reached"] for r in blob["table"]] == [f"{int(np.sum(~np.isnan(f)))}/2" for f in first]
+    finals = np.asarray(blob["final_eval_return"])
+    assert not np.isnan(first[finals >= 15]).any()  # a run whose last evaluation reached 15 has a first step
     assert len(blob["final_eval_return"]) == 2 and len(blob["final_eval_return"][0]) == 2
     assert (tmp_path / "curves_learning_rate.png").is_file() and (tmp_path / "table.md").is_file()
 
