@@ -116,6 +116,8 @@ def fit(job: Job, *, seed: int = 0, run_dir: str | Path | None = None, resume: b
     """Train ``job`` (one seed) and return its results (see the module docstring)."""
     run_dir = Path(run_dir) if run_dir is not None else None
     est = runner.preflight(job.trainer, seed, hparams, job.memory_extra)  # before anything is written
+    if resume and run_dir is not None:
+        ckpt.read_config(run_dir)  # "not a jaxgen run directory", before anything is written there
     if run_dir is None:
         return _fit(job, seed, None, resume, chunk_steps, mode, progress, hparams, checkpoint_every, est)
     with ckpt.lock(run_dir):

@@ -5,6 +5,25 @@ metrics to ``metrics.jsonl``, saves an orbax checkpoint, checks for NaN/inf and 
 hooks (evaluation, plots). ``resume=True`` continues from the latest checkpoint of
 ``run_dir``; the result is bit-identical to the uninterrupted run.
 
+Faults (tests/core/test_faults.py, test_memory.py):
+
+* **Resume anywhere.** A run stopped before its first checkpoint starts over (saying so, with
+  its old log rows dropped); one stopped later continues from its newest intact checkpoint
+  (a damaged or uncommitted one is passed over with one sentence: :mod:`jaxgen.core.checkpoint`),
+  rows of ``metrics.jsonl`` logged after that checkpoint dropped; a finished one runs no
+  chunk. The run holds ``run_dir``'s writer lock: a second writer is refused.
+* **Divergence.** A chunk whose mean metrics are NaN/inf, or after which a floating-point
+  leaf of the state (parameters, optimiser moments, buffers) newly holds NaN/inf, stops the
+  run with one sentence naming the step, the phase and the metric or leaf; the last good
+  checkpoint is kept. The state check is one fused reduction per leaf (``sum(x * 0)``),
+  dispatched after the chunk and fetched with its metrics (about 1 ms per chunk for the
+  10 MB MLP VAE state on this CPU; compiled once per run, ~0.5 s).
+* **Memory.** Before anything is allocated or written, the bytes of the state
+  (``eval_shape`` of ``init``), the data and what the caller adds are compared with the
+  device's memory (:mod:`jaxgen.core.memory`); a run that cannot fit is refused in one
+  sentence naming the options to lower, and XLA's out-of-memory errors during the run (in
+  a chunk or a hook) become such a sentence too.
+
 Phases (:meth:`Trainer.phased`) run in order through the same loop. A chunk never crosses
 a phase boundary: chunks are counted from the start of their phase and the last one of a
 phase is shortened. Each phase has its own compiled programs (one per chunk length used,
@@ -426,6 +445,8 @@ def run(
             stop_after_chunks, check_finite, leaves_est)
     if run_dir is None:
         return _run(None, *args)
+    if resume:
+        ckpt.read_config(Path(run_dir))  # not a run directory: said before anything is written there
     with ckpt.lock(run_dir):
         return _run(Path(run_dir), *args)
 

@@ -166,9 +166,6 @@ def test_resuming_a_finished_run_through_the_cli_says_where_its_results_are(tmp_
         assert f"the run in {run} is complete (12 of 12 steps); its results are in {run / 'results.json'}." in out.out
         assert out.out.splitlines()[-2:] == first.splitlines()[-2:]  # the stored summary, as first printed
         assert "Traceback" not in out.err
-        # a second writer's CLI refusal is one sentence with status 2 (the lock held here stands in for a live run)
-        with ckpt.lock(run):
-            pass
         (run / "results.json").unlink()  # killed during the final evaluation: the resume finishes it
         assert main(["train", "life", "--resume", str(run), "--no-progress"]) == 0
         out = capsys.readouterr().out
@@ -230,18 +227,37 @@ def test_a_fresh_start_in_a_directory_killed_before_its_first_checkpoint_keeps_n
     assert [r["step"] for r in _rows(d)] == [4, 6, 10, 12] and len(res.history) == 4
 
 
-def test_the_lock_is_reentrant_in_a_process_and_refuses_another(tmp_path):
+def test_a_second_writer_is_refused_in_one_sentence_and_the_lock_is_reentrant(tmp_path, capsys):
+    from jaxgen import registry
+    from jaxgen.cli import main
+
     d = tmp_path / "run"
+    fit(_job(), run_dir=d, progress=False)
     with ckpt.lock(d):
         with ckpt.lock(d):  # fit holds it and the runner takes it again
             pass
-        code = ("import sys; from jaxgen.core import checkpoint as c\n"
-                "try:\n    c.lock(sys.argv[1]).__enter__()\nexcept Exception as e:\n    print(e)")
-        out = subprocess.run([sys.executable, "-c", code, str(d)], capture_output=True, text=True, cwd=ROOT,
-                             env={**os.environ, "PYTHONPATH": str(ROOT)}).stdout
-        assert f"is being written by another jaxgen run (pid {os.getpid()})" in out
-    with ckpt.lock(d):  # released
-        pass
+    holder = subprocess.Popen([sys.executable, "-c", "import sys; from jaxgen.core import checkpoint as c\n"
+                               "with c.lock(sys.argv[1]):\n    print('held', flush=True); sys.stdin.read()", str(d)],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=ROOT,
+                              env={**os.environ, "PYTHONPATH": str(ROOT)})
+    life.register()
+    try:
+        assert holder.stdout.readline() == "held\n"
+        capsys.readouterr()
+        for argv in (["--resume", str(d)], ["--run-dir", str(d)]):
+            assert main(["train", "life", *argv, "--no-progress"]) == 2
+            err = capsys.readouterr().err
+            assert err == (f"jaxgen: error: {d} is being written by another jaxgen run (pid {holder.pid}); wait for it "
+                           "to end or stop it, or choose another run directory.\n")
+        holder.communicate("")
+        with ckpt.lock(d):  # released when its holder ended
+            pass
+        assert main(["train", "life", "--resume", str(tmp_path / "nothing"), "--no-progress"]) == 2
+        assert "is not a jaxgen run directory" in capsys.readouterr().err and not (tmp_path / "nothing").exists()
+    finally:
+        registry.unregister("life")
+        if holder.poll() is None:
+            holder.kill()
 
 
 # --------------------------------------------------------------------------- divergence of the state
