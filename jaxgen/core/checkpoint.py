@@ -132,7 +132,9 @@ def write_config(run_dir: Path, config, extra: dict | None = None) -> None:
         "config": cfgmod.to_dict(config) if config is not None else {},
         **(extra or {}),
     }
-    (run_dir / CONFIG_FILE).write_text(json.dumps(blob, indent=2, default=str))
+    tmp = run_dir / (CONFIG_FILE + ".tmp")  # a kill while writing leaves the previous file whole
+    tmp.write_text(json.dumps(blob, indent=2, default=str))
+    tmp.replace(run_dir / CONFIG_FILE)
 
 
 def read_config(run_dir: Path) -> dict:

@@ -132,7 +132,7 @@ def _fit(job: Job, seed, run_dir, resume, chunk_steps, mode, progress, hparams, 
                      memory_extra=job.memory_extra)
     t = res.timings
     n = job.trainer.num_steps
-    if run_dir is not None and t["steps"] == 0 and runner.step_of(res.state) >= n:
+    if resume and run_dir is not None and t["steps"] == 0 and runner.step_of(res.state) >= n:
         stored = completed(run_dir, n)
         if stored is not None:
             print(f"the run in {run_dir} is complete ({n} of {n} steps); its results are in {run_dir / RESULTS_FILE}.")

@@ -556,7 +556,7 @@ def _run(run_dir, trainer, key, hp, chunk_steps, resume, hooks, mode, progress, 
         t = time.perf_counter()
         guard = _StateGuard(state) if check_finite and start < n else None
         compile_s += time.perf_counter() - t  # mostly the compile of the state check
-        bar = _progress(n, start, progress)
+        bar = _progress(n, start, progress and start < n)  # a finished run draws no full bar
         if bar is not None and phased and cur is not None:
             bar.set_description(names[cur])
         last_saved, last_saved_t = start, time.perf_counter()
@@ -669,11 +669,17 @@ def _phase_index(starts: list, phases: tuple, step: int) -> int:
 
 
 def _read_history(run_dir: Path, upto: int) -> list:
-    """Rows of metrics.jsonl up to step ``upto`` (later rows, from an interrupted chunk, are dropped)."""
+    """Rows of metrics.jsonl up to step ``upto``; the file is rewritten with those only (later
+    rows, logged after the checkpoint resumed from, and a line cut short by a kill are dropped)."""
     path = run_dir / "metrics.jsonl"
     if not path.is_file():
         return []
-    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-    rows = [r for r in rows if r["step"] <= upto]
+    rows = []
+    for line in path.read_text().splitlines():
+        try:
+            rows.append(json.loads(line))
+        except json.JSONDecodeError:  # a line cut short by a kill while it was written
+            continue
+    rows = [r for r in rows if isinstance(r, dict) and r.get("step", upto + 1) <= upto]
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
     return rows

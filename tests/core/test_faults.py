@@ -220,9 +220,10 @@ def test_no_intact_checkpoint_is_one_sentence_and_eval_does_not_move_anything(tm
 
 
 def test_a_fresh_start_in_a_directory_killed_before_its_first_checkpoint_keeps_no_old_rows(tmp_path):
+    """(and a log line cut short by the kill is no error)"""
     d = tmp_path / "run"
     d.mkdir()
-    (d / "metrics.jsonl").write_text(json.dumps({"step": 2, "phase": "warm", "loss": 1.0}) + "\n")
+    (d / "metrics.jsonl").write_text(json.dumps({"step": 2, "phase": "warm", "loss": 1.0}) + '\n{"step": 4, "ph')
     res = runner.run(life.make_trainer(life.LifeConfig()), 0, run_dir=d, chunk_steps=4, mode="scan", progress=False)
     assert [r["step"] for r in _rows(d)] == [4, 6, 10, 12] and len(res.history) == 4
 

@@ -132,5 +132,16 @@ def test_the_cli_refuses_an_infeasible_config_in_one_sentence_with_status_2(tmp_
         err = capsys.readouterr().err
         assert err.startswith("jaxgen: error: this run needs at least 800 GB of memory") and err.count("\n") == 1
         assert err.rstrip().endswith("lower --width.") and not run.exists()
+        # an allocation that fails outside a run (jaxgen eval here) is one sentence too
+        runner.run(life.make_trainer(life.LifeConfig()), 0, run_dir=run, chunk_steps=6, mode="scan", progress=False)
+        life_eval = life.evaluate
+        life.evaluate = lambda state, key: {"norm": jnp.ones((10**13,)).sum()}
+        try:
+            assert main(["eval", str(run)]) == 2
+        finally:
+            life.evaluate = life_eval
+        err = capsys.readouterr().err
+        assert err.startswith("jaxgen: error: out of memory during jaxgen eval: XLA could not allocate 40 TB")
+        assert err.count("\n") == 1 and "Traceback" not in err
     finally:
         registry.unregister("life")
