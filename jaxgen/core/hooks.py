@@ -47,15 +47,20 @@ class EveryEpochs:
         return self.hook(info) or {}
 
 
+def chunk_number(info) -> int:
+    """1 for the run's first chunk, 2 for the next, ... -- counted from the logged rows, so a
+    resumed run keeps the cadence of the uninterrupted one."""
+    return len(info.history) + 1
+
+
 class EveryChunks:
     """Call ``hook`` on chunks 1, 1 + n, 1 + 2n, ... and after the last chunk."""
 
     def __init__(self, hook: Hook, n: int = 1):
-        self.hook, self.n, self.calls = hook, max(1, int(n)), 0
+        self.hook, self.n = hook, max(1, int(n))
 
     def __call__(self, info) -> dict:
-        self.calls += 1
-        if (self.calls - 1) % self.n and not is_last(info):
+        if (chunk_number(info) - 1) % self.n and not is_last(info):
             return {}
         return self.hook(info) or {}
 
@@ -105,17 +110,23 @@ class GridRows:
         return None if self.run_dir is None else self.run_dir / self.rows_file
 
     def __call__(self, info) -> dict:
+        """Append the row of step ``info.step``; rows of later steps (written by chunks a resumed
+        run repeats after its checkpoint) are dropped first, so a resumed figure matches."""
         if self.run_dir is None:
             return {}
         row = np.asarray(self.rows_fn(info))[None]
-        if self.path.exists():
-            rows = np.concatenate([np.load(self.path, allow_pickle=False), row])
-        elif self.first is not None:
-            rows = np.concatenate([np.asarray(self.first)[None], row])
-        else:
-            rows = row
-        np.save(self.path, rows, allow_pickle=False)
         offset = 1 if self.first is not None else 0
+        steps_path = self.path.with_suffix(".steps.npy")
+        if self.path.exists():
+            rows = np.load(self.path, allow_pickle=False)
+            steps = np.load(steps_path, allow_pickle=False) if steps_path.exists() else np.full(len(rows) - offset, -1)
+            keep = steps < info.step
+            rows, steps = np.concatenate([rows[:offset], rows[offset:][keep], row]), np.append(steps[keep], info.step)
+        else:
+            rows = np.concatenate([np.asarray(self.first)[None], row]) if offset else row
+            steps = np.asarray([info.step])
+        np.save(self.path, rows, allow_pickle=False)
+        np.save(steps_path, steps, allow_pickle=False)
         labels = ([self.first_label] if offset else []) + [self.label(i) for i in range(len(rows) - offset)]
         plotting.save_grid(self.run_dir / f"{self.name}.png", rows.reshape(-1, *rows.shape[2:]), rows.shape[1],
                            self.title, labels)

@@ -7,6 +7,7 @@ from typing import Callable
 import jax
 import numpy as np
 
+from jaxgen.core.hooks import chunk_number
 from jaxgen.core.runner import ChunkInfo
 
 EVAL_SEED = 0xE7A1
@@ -15,8 +16,9 @@ EVAL_SEED = 0xE7A1
 class EvalHook:
     """Runner hook: ``eval_return`` / ``eval_length`` (means over ``num_episodes`` complete
     episodes played by ``evaluate(state, key, num_episodes) -> (returns, lengths)``) every
-    ``every`` chunks and at the end; for a vmapped (sweep) state, one value per run. A state
-    that counts its own ``env_steps`` (REINFORCE) has that exact count logged every chunk.
+    ``every`` chunks (counted from the logged rows, so a resumed run keeps the cadence) and at
+    the end; for a vmapped (sweep) state, one value per run. (``env_steps`` are logged by
+    :class:`jaxgen.core.hooks.Scale`.)
     ``seconds`` is the time spent evaluating (``fit`` reports it as ``eval_s``)."""
 
     name = "eval"
@@ -25,21 +27,17 @@ class EvalHook:
         self.num_episodes, self.every = num_episodes, every
         ev = lambda s, k: evaluate(s, k, num_episodes)
         self._eval = jax.jit(jax.vmap(ev, in_axes=(0, None)) if vmapped else ev)
-        self.calls, self.seconds = 0, 0.0
+        self.seconds = 0.0
 
     def __call__(self, info: ChunkInfo) -> dict:
-        self.calls += 1
-        extra = {}
-        if hasattr(info.state, "env_steps"):
-            extra["env_steps"] = np.asarray(jax.device_get(info.state.env_steps)).tolist()
-        if (self.calls - 1) % self.every and info.step < info.num_steps:
-            return extra
+        if (chunk_number(info) - 1) % self.every and info.step < info.num_steps:
+            return {}
         t = time.perf_counter()
         key = jax.random.fold_in(jax.random.PRNGKey(EVAL_SEED), info.step)
         ret, length = jax.device_get(self._eval(info.state, key))
         self.seconds += time.perf_counter() - t
         mean = lambda x: np.mean(np.asarray(x, np.float64), axis=-1)
-        return {**extra, "eval_return": mean(ret).tolist(), "eval_length": mean(length).tolist()}
+        return {"eval_return": mean(ret).tolist(), "eval_length": mean(length).tolist()}
 
 
 def first_reaching(history: list, key: str, threshold: float):

@@ -16,6 +16,7 @@ from typing import Callable
 import numpy as np
 
 from jaxgen.core import plotting
+from jaxgen.core.hooks import Scale
 from jaxgen.core.sweep import sweep
 from jaxgen.core.train import Trainer
 from jaxgen.rl.evaluation import EvalHook, first_reaching
@@ -56,10 +57,9 @@ def run_study(
     grid = dict(grid or {})
     chunk_steps = chunk_steps or max(1, trainer.num_steps // 40)
     hook = EvalHook(evaluate, eval_episodes, eval_every, vmapped=True)
-    res = sweep(trainer, seeds, grid, hooks=[hook], chunk_steps=chunk_steps, mode="scan", progress=progress)
+    res = sweep(trainer, seeds, grid, hooks=[Scale(env_steps_per_iteration), hook], chunk_steps=chunk_steps, mode="scan",
+                progress=progress)
     hist = res.history
-    for row in hist:
-        row.setdefault("env_steps", row["step"] * env_steps_per_iteration)
     shape = [len(v) for v in res.axes.values()]
     r = int(np.prod(shape))
     last_eval = next((np.asarray(h["eval_return"])[:r].reshape(shape) for h in reversed(hist) if "eval_return" in h), None)

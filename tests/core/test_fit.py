@@ -60,13 +60,19 @@ def test_scale_prefers_a_count_the_state_keeps():
 
 def test_grid_rows_keeps_one_row_per_call(tmp_path):
     first = np.zeros((3, 4, 4, 1), np.float32)
-    rows = H.GridRows(tmp_path, "progress", lambda info: np.full((3, 4, 4, 1), info, np.float32), "t", first=first)
-    for v in (0.25, 0.5):
-        rows(v)
+    at = lambda step: type("I", (), {"step": step})()
+    rows = H.GridRows(tmp_path, "progress", lambda info: np.full((3, 4, 4, 1), info.step / 100, np.float32), "t",
+                      first=first)
+    for step in (25, 50):
+        rows(at(step))
     kept = np.load(tmp_path / "progress_rows.npy")
     assert kept.shape == (3, 3, 4, 4, 1) and kept[0].max() == 0 and kept[2].min() == 0.5
     assert (tmp_path / "progress.png").is_file()
-    assert H.GridRows(None, "x", lambda i: first, "t")(0) == {}
+    rows(at(50))  # a resumed run repeats the chunk of step 50: its row replaces the old one
+    rows(at(75))
+    kept = np.load(tmp_path / "progress_rows.npy")
+    assert [float(r.mean()) for r in kept] == [0.0, 0.25, 0.5, 0.75]
+    assert H.GridRows(None, "x", lambda i: first, "t")(at(1)) == {}
 
 
 def test_grid_and_list_parsing_name_the_bad_option():
