@@ -70,7 +70,15 @@ def job(config: ae.AEConfig, train_images: np.ndarray, test_images: np.ndarray, 
         return {"test": test}
 
     keys = ("loss", "recon", "kl", "val_neg_elbo") if config.variational else ("loss", "recon", "code_l1", "val_recon_bce")
-    return F.Job(trainer, hooks, finish, curves=keys, title=f"{config.model} {config.arch} latent {config.latent}")
+    extra = {"the test IWAE bound": iwae_bytes(config, iwae_k)} if config.variational and iwae_k else None
+    return F.Job(trainer, hooks, finish, curves=keys, title=f"{config.model} {config.arch} latent {config.latent}",
+                 memory_extra=extra)
+
+
+def iwae_bytes(config: ae.AEConfig, iwae_k: int, batch_size: int = 250) -> int:
+    """Peak bytes of the final IWAE evaluation: ``k`` samples of the latent and the decoded
+    image per test image of a batch, float32, about three live copies (samples, logits, terms)."""
+    return 3 * 4 * batch_size * iwae_k * (config.latent + 28 * 28)
 
 
 def fit(config: ae.AEConfig, train_images: np.ndarray, test_images: np.ndarray, test_labels: np.ndarray, *,
