@@ -112,8 +112,15 @@ def cmd_data(args) -> int:
     return 0
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-sentence errors (``jaxgen ...: error: argument --x: ...``, exit 2), no usage dump."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message}; see {self.prog} --help.\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="jaxgen", description="Fast JAX generative models and RL agents.")
+    p = _Parser(prog="jaxgen", description="Fast JAX generative models and RL agents.")
     sub = p.add_subparsers(dest="command", required=True)
     for command, what in (("train", "train a model or agent and write its logs, checkpoints and plots"),
                           ("sweep", "train seeds x hyperparameter values in one vmapped compile")):

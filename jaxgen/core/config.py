@@ -28,6 +28,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
 from typing import Any, Iterator, Mapping
 
 import jax.numpy as jnp
@@ -35,14 +36,138 @@ import jax.numpy as jnp
 from jaxgen.core.errors import ConfigError
 
 
-def static(default: Any, help: str, choices: tuple | None = None) -> Any:
+# --------------------------------------------------------------------------- accepted values
+
+@dataclasses.dataclass(frozen=True)
+class Accepts:
+    """What a field accepts: a kind (``whole``, ``number``, ``boolean``, ``choice``, ``text``,
+    ``sizes``), an optional range, and whether None is allowed. ``text`` says it in words
+    (the "accepted: ..." part of the error sentence); :meth:`bad_values` gives values it
+    refuses (the generated bad-input tests feed them)."""
+
+    kind: str
+    lo: float | None = None
+    hi: float | None = None
+    lo_open: bool = False
+    hi_open: bool = False
+    choices: tuple | None = None
+    optional: bool = False
+    words: str = ""
+
+    def _in_range(self, v) -> bool:
+        if self.lo is not None and (v <= self.lo if self.lo_open else v < self.lo):
+            return False
+        return not (self.hi is not None and (v >= self.hi if self.hi_open else v > self.hi))
+
+    def ok(self, v) -> bool:
+        if v is None:
+            return self.optional
+        if self.kind == "boolean":
+            return isinstance(v, bool)
+        if self.kind == "choice":
+            return isinstance(v, (str, int)) and not isinstance(v, bool) and v in self.choices
+        if self.kind == "text":
+            return isinstance(v, str)
+        if self.kind == "whole":
+            return isinstance(v, int) and not isinstance(v, bool) and self._in_range(v)
+        if self.kind == "number":
+            return isinstance(v, (int, float)) and not isinstance(v, bool) and not math.isnan(v) and self._in_range(v)
+        if self.kind == "sizes":
+            return (isinstance(v, tuple) and all(isinstance(x, (int, float)) and not isinstance(x, bool)
+                                                 and self._in_range(x) for x in v))
+        raise ValueError(f"unknown kind {self.kind!r}")
+
+    @property
+    def text(self) -> str:
+        if self.words:
+            return self.words
+        rng = ""
+        if self.lo is not None and self.hi is not None:
+            rng = f" in {'(' if self.lo_open else '['}{self.lo:g}, {self.hi:g}{')' if self.hi_open else ']'}"
+        elif self.lo is not None:
+            rng = f" {'>' if self.lo_open else '>='} {self.lo:g}"
+        elif self.hi is not None:
+            rng = f" {'<' if self.hi_open else '<='} {self.hi:g}"
+        base = {"whole": "a whole number" + rng, "number": "a number" + rng, "boolean": "true or false",
+                "choice": "one of " + ", ".join(map(str, self.choices or ())), "text": "a text",
+                "sizes": "a comma-separated list of numbers" + (f", each{rng}" if rng else "")}[self.kind]
+        return base + (" or None" if self.optional else "")
+
+    def bad_values(self) -> list:
+        """Values this field refuses: a wrong type first, then out-of-range / unknown ones."""
+        wrong_type = {"whole": "many", "number": "many", "boolean": "maybe", "choice": "nope", "text": 3,
+                      "sizes": ("a",)}[self.kind]
+        out = [wrong_type]
+        if self.kind == "whole" and self.lo is not None:
+            out.append(int(math.floor(self.lo)) - (0 if self.lo_open else 1))
+        elif self.kind == "whole" and self.hi is not None:
+            out.append(int(math.ceil(self.hi)) + (0 if self.hi_open else 1))
+        if self.kind == "number" and self.lo is not None:
+            out.append(self.lo if self.lo_open else self.lo - 1.0)
+        elif self.kind == "number" and self.hi is not None:
+            out.append(self.hi if self.hi_open else self.hi + 1.0)
+        if self.kind == "sizes" and self.lo is not None:
+            out.append((self.lo - 1,) if not self.lo_open else (self.lo,))
+        if self.kind == "choice":
+            out.append("no-such-" + str(self.choices[0]))
+        return out[1:] if self.kind == "choice" else out
+
+
+def whole(lo: float | None = None, hi: float | None = None, *, optional: bool = False, words: str = "") -> Accepts:
+    """A whole number (not a bool) in ``[lo, hi]``."""
+    return Accepts("whole", lo, hi, optional=optional, words=words)
+
+
+def number(lo: float | None = None, hi: float | None = None, *, lo_open: bool = False, hi_open: bool = False,
+           optional: bool = False, words: str = "") -> Accepts:
+    """A number (int or float, not NaN) in the range (``*_open``: the bound excluded; ``inf`` allowed unless bounded)."""
+    return Accepts("number", lo, hi, lo_open, hi_open, optional=optional, words=words)
+
+
+def sizes(lo: float | None = 1, *, optional: bool = False, words: str = "") -> Accepts:
+    """A tuple of numbers, each >= ``lo`` (layer sizes, probabilities, ...)."""
+    return Accepts("sizes", lo, optional=optional, words=words)
+
+
+def inferred(f: dataclasses.Field, default: Any) -> Accepts:
+    """The field's declared :class:`Accepts`, else one inferred from its choices and default's type."""
+    acc = f.metadata.get("accepts")
+    if acc is not None:
+        return acc
+    if f.metadata.get("choices"):
+        return Accepts("choice", choices=tuple(f.metadata["choices"]))
+    if isinstance(default, bool):
+        return Accepts("boolean")
+    if isinstance(default, int):
+        return Accepts("whole")
+    if isinstance(default, float):
+        return Accepts("number")
+    if isinstance(default, str):
+        return Accepts("text")
+    if isinstance(default, tuple):
+        return Accepts("sizes", None)
+    return Accepts("sizes", None, optional=True) if default is None else Accepts("text")
+
+
+def check_fields(config) -> None:
+    """ConfigError (one sentence naming the dotted field, its value and what is accepted) for
+    the first field whose value its :class:`Accepts` refuses. Call it first in ``validate``."""
+    for name, f, value in leaf_fields(config):
+        acc = inferred(f, f.default)
+        if not acc.ok(value):
+            raise ConfigError(f"{name}={value!r} is not accepted; accepted: {acc.text}.")
+
+
+def static(default: Any, help: str, choices: tuple | None = None, accepts: Accepts | None = None) -> Any:
     """A config field that fixes shapes or loop lengths (compile-time constant)."""
-    return dataclasses.field(default=default, metadata={"traced": False, "help": help, "choices": choices})
+    return dataclasses.field(default=default, metadata={"traced": False, "help": help, "choices": choices,
+                                                        "accepts": accepts})
 
 
-def traced(default: float, help: str) -> Any:
+def traced(default: float, help: str, accepts: Accepts | None = None) -> Any:
     """A numeric hyperparameter passed to the compiled run as a traced scalar."""
-    return dataclasses.field(default=default, metadata={"traced": True, "help": help, "choices": None})
+    return dataclasses.field(default=default, metadata={"traced": True, "help": help, "choices": None,
+                                                        "accepts": accepts})
 
 
 def nested(default: Any, help: str) -> Any:
