@@ -53,6 +53,7 @@ class Accepts:
     choices: tuple | None = None
     optional: bool = False
     words: str = ""
+    integer: bool = False  # sizes: each a whole number (layer widths)
 
     def _in_range(self, v) -> bool:
         if self.lo is not None and (v <= self.lo if self.lo_open else v < self.lo):
@@ -73,9 +74,16 @@ class Accepts:
         if self.kind == "number":
             return isinstance(v, (int, float)) and not isinstance(v, bool) and not math.isnan(v) and self._in_range(v)
         if self.kind == "sizes":
-            return (isinstance(v, tuple) and all(isinstance(x, (int, float)) and not isinstance(x, bool)
+            item = int if self.integer else (int, float)
+            return (isinstance(v, tuple) and all(isinstance(x, item) and not isinstance(x, bool)
                                                  and self._in_range(x) for x in v))
         raise ValueError(f"unknown kind {self.kind!r}")
+
+    def refusal(self, v) -> str:
+        """How the sentence says ``v`` is refused: ``"is out of range"`` for a value of the right
+        type outside the range (the words of :func:`require`), else ``"is not accepted"``."""
+        ranged = self.kind in ("whole", "number", "sizes") and v is not None
+        return "is out of range" if ranged and dataclasses.replace(self, lo=None, hi=None).ok(v) else "is not accepted"
 
     @property
     def text(self) -> str:
@@ -90,26 +98,29 @@ class Accepts:
             rng = f" {'<' if self.hi_open else '<='} {self.hi:g}"
         base = {"whole": "a whole number" + rng, "number": "a number" + rng, "boolean": "true or false",
                 "choice": "one of " + ", ".join(map(str, self.choices or ())), "text": "a text",
-                "sizes": "a comma-separated list of numbers" + (f", each{rng}" if rng else "")}[self.kind]
+                "sizes": f"a comma-separated list of {'whole ' if self.integer else ''}numbers"
+                         + (f", each{rng}" if rng else "")}[self.kind]
         return base + (" or None" if self.optional else "")
 
     def bad_values(self) -> list:
-        """Values this field refuses: a wrong type first, then out-of-range / unknown ones."""
+        """Values this field refuses: a wrong type first, then out-of-range (below and above
+        the range) / unknown ones."""
         wrong_type = {"whole": "many", "number": "many", "boolean": "maybe", "choice": "nope", "text": 3,
                       "sizes": ("a",)}[self.kind]
         out = [wrong_type]
         if self.kind == "whole" and self.lo is not None:
             out.append(int(math.floor(self.lo)) - (0 if self.lo_open else 1))
-        elif self.kind == "whole" and self.hi is not None:
+        if self.kind == "whole" and self.hi is not None and math.isfinite(self.hi):
             out.append(int(math.ceil(self.hi)) + (0 if self.hi_open else 1))
         if self.kind == "number" and self.lo is not None:
             out.append(self.lo if self.lo_open else self.lo - 1.0)
-        elif self.kind == "number" and self.hi is not None:
+        if self.kind == "number" and self.hi is not None and (self.hi_open or math.isfinite(self.hi)):
             out.append(self.hi if self.hi_open else self.hi + 1.0)
         if self.kind == "sizes" and self.lo is not None:
             out.append((self.lo - 1,) if not self.lo_open else (self.lo,))
-        if self.kind == "choice":
-            out.append("no-such-" + str(self.choices[0]))
+        if self.kind == "choice":  # numeric choices (image sizes): a number not among them
+            numeric = all(isinstance(c, int) and not isinstance(c, bool) for c in self.choices)
+            out.append(max(self.choices) + 1 if numeric else "no-such-" + str(self.choices[0]))
         return out[1:] if self.kind == "choice" else out
 
 
@@ -124,9 +135,10 @@ def number(lo: float | None = None, hi: float | None = None, *, lo_open: bool = 
     return Accepts("number", lo, hi, lo_open, hi_open, optional=optional, words=words)
 
 
-def sizes(lo: float | None = 1, *, optional: bool = False, words: str = "") -> Accepts:
-    """A tuple of numbers, each >= ``lo`` (layer sizes, probabilities, ...)."""
-    return Accepts("sizes", lo, optional=optional, words=words)
+def sizes(lo: float | None = 1, *, whole: bool = False, optional: bool = False, words: str = "") -> Accepts:
+    """A tuple of numbers, each >= ``lo`` (layer sizes, probabilities, ...); ``whole``: each a
+    whole number (layer sizes)."""
+    return Accepts("sizes", lo, optional=optional, words=words, integer=whole)
 
 
 def inferred(f: dataclasses.Field, default: Any) -> Accepts:
@@ -149,13 +161,14 @@ def inferred(f: dataclasses.Field, default: Any) -> Accepts:
     return Accepts("sizes", None, optional=True) if default is None else Accepts("text")
 
 
-def check_fields(config) -> None:
+def check_fields(config, prefix: str = "") -> None:
     """ConfigError (one sentence naming the dotted field, its value and what is accepted) for
-    the first field whose value its :class:`Accepts` refuses. Call it first in ``validate``."""
-    for name, f, value in leaf_fields(config):
+    the first field whose value its :class:`Accepts` refuses. Call it first in ``validate``;
+    ``prefix`` (``"policy."``) names the fields of a part checked on its own."""
+    for name, f, value in leaf_fields(config, prefix):
         acc = inferred(f, f.default)
         if not acc.ok(value):
-            raise ConfigError(f"{name}={value!r} is not accepted; accepted: {acc.text}.")
+            raise ConfigError(f"{name}={value!r} {acc.refusal(value)}; accepted: {acc.text}.")
 
 
 def static(default: Any, help: str, choices: tuple | None = None, accepts: Accepts | None = None) -> Any:

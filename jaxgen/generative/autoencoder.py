@@ -34,7 +34,6 @@ from flax.training.train_state import TrainState
 from jaxgen.core import config as C
 from jaxgen.core import optim
 from jaxgen.core.distributions import bernoulli_log_prob, kl_diag_gaussian_std_normal, reparameterize
-from jaxgen.core.errors import choice
 from jaxgen.core.sharding import shard_batch
 from jaxgen.core.train import Trainer, batch_indices
 from jaxgen.core.train import make_train as _make_train
@@ -48,6 +47,7 @@ MODELS = ("ae", "dae", "vae")
 ARCHS = ("mlp", "conv")
 DECONVS = ("subpixel", "transpose")
 DATA_SEED = 0x5EED
+BATCH_WORDS = "a whole number from 1 to the training-set size"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -56,18 +56,18 @@ class AEConfig:
 
     model: str = C.static("vae", "ae (autoencoder), dae (denoising) or vae", MODELS)
     arch: str = C.static("mlp", "mlp (784-hidden-code) or conv (two stride-2 4x4 convs each way)", ARCHS)
-    latent: int = C.static(16, "code / latent size (e.g. 2, 16, 64; >784 gives an over-complete AE)")
-    hidden: int = C.static(512, "hidden units of the MLP encoder and decoder")
+    latent: int = C.static(16, "code / latent size (e.g. 2, 16, 64; >784 gives an over-complete AE)", accepts=C.whole(1))
+    hidden: int = C.static(512, "hidden units of the MLP encoder and decoder", accepts=C.whole(1))
     deconv: str = C.static("subpixel", "conv decoder up-convolution: subpixel (fast) or transpose (flax ConvTranspose)", DECONVS)
     noise: str = C.static("mask", "dae input corruption: mask (drop pixels) or gaussian (additive)", NOISE)
     binarize: str = C.static("threshold", "pixel binarisation: threshold (x>0.5), stochastic (x~Bernoulli) or none", BINARIZE)
-    batch_size: int = C.static(128, "minibatch size")
-    epochs: int = C.static(20, "passes over the training set")
-    adam_b1: float = C.static(0.9, "Adam beta1")
-    adam_b2: float = C.static(0.999, "Adam beta2")
-    learning_rate: float = C.traced(1e-3, "Adam learning rate")
-    kl_weight: float = C.traced(1.0, "vae: weight of the KL term (1 = the ELBO)")
-    sparsity: float = C.traced(0.0, "ae/dae: weight of the L1 penalty on the code")
+    batch_size: int = C.static(128, "minibatch size", accepts=C.whole(1, words=BATCH_WORDS))
+    epochs: int = C.static(20, "passes over the training set", accepts=C.whole(1))
+    adam_b1: float = C.static(0.9, "Adam beta1", accepts=C.number(0, 1, hi_open=True))
+    adam_b2: float = C.static(0.999, "Adam beta2", accepts=C.number(0, 1, hi_open=True))
+    learning_rate: float = C.traced(1e-3, "Adam learning rate", accepts=C.number(0, 1, lo_open=True, hi_open=True))
+    kl_weight: float = C.traced(1.0, "vae: weight of the KL term (1 = the ELBO)", accepts=C.number(0))
+    sparsity: float = C.traced(0.0, "ae/dae: weight of the L1 penalty on the code", accepts=C.number(0))
     noise_level: float = C.traced(0.25, "dae: masking probability or Gaussian noise std")
 
     @property
@@ -79,23 +79,17 @@ class AEConfig:
 
 
 def validate(config: AEConfig, num_examples: int | None = None) -> AEConfig:
-    """Raise ConfigError (one sentence) for an out-of-range config; return it unchanged."""
-    choice("model", config.model, MODELS)
-    choice("arch", config.arch, ARCHS)
-    choice("deconv", config.deconv, DECONVS)
-    choice("noise", config.noise, NOISE)
-    choice("binarize", config.binarize, BINARIZE)
-    C.require(config, "latent", isinstance(config.latent, int) and config.latent >= 1, "a whole number >= 1")
-    C.require(config, "hidden", isinstance(config.hidden, int) and config.hidden >= 1, "a whole number >= 1")
-    C.require(config, "epochs", isinstance(config.epochs, int) and config.epochs >= 1, "a whole number >= 1")
-    C.require(config, "learning_rate", 0 < config.learning_rate < 1, "a number in (0, 1)")
-    C.require(config, "kl_weight", config.kl_weight >= 0, "a number >= 0")
-    C.require(config, "sparsity", config.sparsity >= 0, "a number >= 0")
-    C.require(config, "noise_level", 0 <= config.noise_level <= 1 or config.noise == "gaussian", "a probability in [0, 1]")
-    ok = isinstance(config.batch_size, int) and config.batch_size >= 1
+    """Raise ConfigError (one sentence) for an out-of-range config; return it unchanged.
+
+    Each field's own range is declared on it (:func:`jaxgen.core.config.check_fields`); the
+    checks here relate fields. ``num_examples``: the training-set size, where known (the
+    batch-size sentence then names it, whatever the batch size's fault)."""
     if num_examples is not None:
-        ok = ok and config.batch_size <= num_examples
-    C.require(config, "batch_size", ok, f"a whole number from 1 to the training-set size ({num_examples})")
+        bs = config.batch_size
+        ok = isinstance(bs, int) and not isinstance(bs, bool) and 1 <= bs <= num_examples
+        C.require(config, "batch_size", ok, f"{BATCH_WORDS} ({num_examples})")
+    C.check_fields(config)
+    C.require(config, "noise_level", 0 <= config.noise_level <= 1 or config.noise == "gaussian", "a probability in [0, 1]")
     return config
 
 

@@ -53,7 +53,7 @@ from flax import struct
 
 from jaxgen.core import config as C
 from jaxgen.core import optim
-from jaxgen.core.errors import ConfigError, choice
+from jaxgen.core.errors import ConfigError
 from jaxgen.core.train import Trainer
 from jaxgen.core.train import make_train as _make_train
 from jaxgen.losses.value import double_q_target, huber, q_learning_target
@@ -71,28 +71,33 @@ class DQNConfig:
     """DQN config. Defaults: CartPole-v1 with 10 envs, buffer 1e4, batch 128, one update
     per vector step, target period 500 env steps (the common JAX CartPole configuration)."""
 
-    env: str = C.static("CartPole-v1", "any discrete-action gymnax environment (CartPole-v1, Acrobot-v1, Freeway-MinAtar, ...)")
-    num_envs: int = C.static(10, "environments stepped in parallel")
-    total_steps: int = C.static(500_000, "environment steps in the run (iterations = total_steps // num_envs)")
-    buffer_size: int = C.static(10_000, "replay buffer capacity (transitions)")
-    batch_size: int = C.static(128, "minibatch size of each gradient step")
-    updates_per_step: int = C.static(1, "gradient steps per vector step")
+    env: str = C.static("CartPole-v1", "any discrete-action gymnax environment (CartPole-v1, Acrobot-v1, Freeway-MinAtar, ...)",
+                        accepts=C.Accepts("text", words="the name of a gymnax or jaxgen environment, e.g. CartPole-v1"))
+    num_envs: int = C.static(10, "environments stepped in parallel", accepts=C.whole(1))
+    total_steps: int = C.static(500_000, "environment steps in the run (iterations = total_steps // num_envs)", accepts=C.whole(1))
+    buffer_size: int = C.static(10_000, "replay buffer capacity (transitions)", accepts=C.whole(1))
+    batch_size: int = C.static(128, "minibatch size of each gradient step", accepts=C.whole(1))
+    updates_per_step: int = C.static(1, "gradient steps per vector step", accepts=C.whole(1))
     network: str = C.static("auto", "auto, mlp or minatar (conv net)", NETWORKS)
-    hidden: tuple = C.static((120, 84), "hidden layer sizes of the MLP")
+    hidden: tuple = C.static((120, 84), "hidden layer sizes of the MLP", accepts=C.sizes(1, whole=True))
     dueling: bool = C.static(False, "dueling value/advantage head")
     double: bool = C.static(False, "double DQN target")
-    explore_probs: tuple | None = C.static(None, "exploration distribution over actions (None: uniform)")
-    learning_rate: float = C.traced(2.5e-4, "Adam learning rate")
-    max_grad_norm: float = C.traced(10.0, "global gradient-norm clip (inf: none)")
-    huber_delta: float = C.traced(float("inf"), "Huber loss threshold (1: the DQN paper; inf: squared error, stable on CartPole)")
-    gamma: float = C.traced(0.99, "discount")
-    eps_start: float = C.traced(1.0, "initial exploration epsilon")
-    eps_end: float = C.traced(0.05, "final exploration epsilon")
-    eps_decay_steps: float = C.traced(250_000, "env steps over which epsilon falls linearly")
-    learning_starts: float = C.traced(10_000, "env steps collected before the first gradient step")
-    target_period: float = C.traced(500, "env steps between target-network refreshes")
-    target_tau: float = C.traced(1.0, "refresh weight (1: copy; <1: Polyak averaging)")
-    eval_epsilon: float = C.traced(0.05, "epsilon of the evaluation episodes")
+    explore_probs: tuple | None = C.static(None, "exploration distribution over actions (None: uniform)", accepts=C.sizes(
+        0, optional=True, words="None (uniform) or a comma-separated list of probabilities >= 0, one per action, summing to 1"))
+    learning_rate: float = C.traced(2.5e-4, "Adam learning rate", accepts=C.number(0, 1, lo_open=True, hi_open=True))
+    max_grad_norm: float = C.traced(10.0, "global gradient-norm clip (inf: none)",
+                                    accepts=C.number(0, lo_open=True, words="a number > 0 (inf: no clipping)"))
+    huber_delta: float = C.traced(float("inf"), "Huber loss threshold (1: the DQN paper; inf: squared error, stable on CartPole)",
+                                  accepts=C.number(0, lo_open=True, words="a number > 0 (inf for the squared error)"))
+    gamma: float = C.traced(0.99, "discount", accepts=C.number(0, 1))
+    eps_start: float = C.traced(1.0, "initial exploration epsilon", accepts=C.number(0, 1, words="a probability in [0, 1]"))
+    eps_end: float = C.traced(0.05, "final exploration epsilon", accepts=C.number(0, 1, words="a probability in [0, 1]"))
+    eps_decay_steps: float = C.traced(250_000, "env steps over which epsilon falls linearly", accepts=C.number(0, lo_open=True))
+    learning_starts: float = C.traced(10_000, "env steps collected before the first gradient step", accepts=C.number(0))
+    target_period: float = C.traced(500, "env steps between target-network refreshes",
+                                    accepts=C.number(1, words="a number of env steps >= 1"))
+    target_tau: float = C.traced(1.0, "refresh weight (1: copy; <1: Polyak averaging)", accepts=C.number(0, 1, lo_open=True))
+    eval_epsilon: float = C.traced(0.05, "epsilon of the evaluation episodes", accepts=C.number(0, 1, words="a probability in [0, 1]"))
 
     @property
     def num_iterations(self) -> int:
@@ -167,12 +172,11 @@ def explore_probs(config: DQNConfig) -> jax.Array | None:
 
 
 def validate(config: DQNConfig) -> DQNConfig:
-    """ConfigError (one sentence) for an out-of-range config; return it unchanged."""
-    choice("network", config.network, NETWORKS)
-    pos_int = lambda v: isinstance(v, int) and v >= 1
-    for name in ("num_envs", "batch_size", "buffer_size", "updates_per_step"):
-        C.require(config, name, pos_int(getattr(config, name)), "a whole number >= 1")
-    C.require(config, "total_steps", pos_int(config.total_steps) and config.total_steps >= config.num_envs,
+    """ConfigError (one sentence) for an out-of-range config; return it unchanged. Each
+    field's own range is declared on it (:func:`jaxgen.core.config.check_fields`); the checks
+    here relate fields."""
+    C.check_fields(config)
+    C.require(config, "total_steps", config.total_steps >= config.num_envs,
               f"a whole number >= num_envs ({config.num_envs})")
     if config.buffer_size < config.batch_size:
         raise ConfigError(f"buffer_size={config.buffer_size} is smaller than batch_size={config.batch_size}; "
@@ -180,16 +184,6 @@ def validate(config: DQNConfig) -> DQNConfig:
     if config.buffer_size < config.num_envs:
         raise ConfigError(f"buffer_size={config.buffer_size} is smaller than num_envs={config.num_envs}; "
                           f"accepted: buffer_size >= {config.num_envs}.")
-    C.require(config, "learning_rate", 0 < config.learning_rate < 1, "a number in (0, 1)")
-    C.require(config, "gamma", 0 <= config.gamma <= 1, "a number in [0, 1]")
-    for name in ("eps_start", "eps_end", "eval_epsilon"):
-        C.require(config, name, 0 <= getattr(config, name) <= 1, "a probability in [0, 1]")
-    C.require(config, "eps_decay_steps", config.eps_decay_steps > 0, "a number > 0")
-    C.require(config, "target_period", config.target_period >= 1, "a number of env steps >= 1")
-    C.require(config, "huber_delta", config.huber_delta > 0, "a number > 0 (inf for the squared error)")
-    C.require(config, "target_tau", 0 < config.target_tau <= 1, "a number in (0, 1]")
-    C.require(config, "learning_starts", config.learning_starts >= 0, "a number >= 0")
-    C.require(config, "max_grad_norm", config.max_grad_norm > 0, "a number > 0 (inf: no clipping)")
     n = build(config).spec.action_dim  # unknown env / continuous actions raise here
     if config.explore_probs is not None:
         p = np.asarray(config.explore_probs, np.float64)

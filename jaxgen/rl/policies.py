@@ -41,7 +41,6 @@ import optax
 
 from jaxgen.core import config as C
 from jaxgen.core.distributions import diag_gaussian_log_prob
-from jaxgen.core.errors import ConfigError, choice
 from jaxgen.nets.conv import PatchConv
 from jaxgen.rl import envs
 from jaxgen.rl.envs import EnvSpec
@@ -229,20 +228,17 @@ class PolicyNetConfig:
     PPO network, separate tanh 64x64 actor and critic, learned state-independent log-std."""
 
     network: str = C.static("auto", "auto, mlp or minatar (conv torso); auto picks the conv torso for image observations", NETWORKS)
-    hidden: tuple = C.static((64, 64), "hidden layer sizes of the actor and of the critic")
+    hidden: tuple = C.static((64, 64), "hidden layer sizes of the actor and of the critic", accepts=C.sizes(1, whole=True))
     activation: str = C.static("tanh", "activation of the hidden layers: tanh or relu", ACTIVATIONS)
     log_std: str = C.static("param", "Gaussian log-std: fixed, param (learned, state-independent) or state (learned head)", LOG_STD_MODES)
     log_std_init: float = C.static(0.0, "initial log-std of a Gaussian policy")
 
 
 def validate_net(net: PolicyNetConfig, prefix: str = "policy") -> PolicyNetConfig:
-    """ConfigError (one sentence, naming ``prefix.field``) for an out-of-range network config."""
-    choice(f"{prefix}.network", net.network, NETWORKS)
-    choice(f"{prefix}.activation", net.activation, ACTIVATIONS)
-    choice(f"{prefix}.log_std", net.log_std, LOG_STD_MODES)
-    ok = isinstance(net.hidden, tuple) and all(isinstance(h, int) and not isinstance(h, bool) and h >= 1 for h in net.hidden)
-    if not ok:
-        raise ConfigError(f"{prefix}.hidden={net.hidden!r} is out of range; accepted: a tuple of whole numbers >= 1.")
+    """ConfigError (one sentence, naming ``prefix.field``) for an out-of-range network config
+    checked on its own (an agent's ``validate`` checks its nested ``policy`` with its own
+    fields, :func:`jaxgen.core.config.check_fields`)."""
+    C.check_fields(net, prefix + ".")
     return net
 
 

@@ -89,27 +89,28 @@ class PPOConfig:
     MOVED = {"num_steps": "rollout_len", "network": "policy.network", "hidden": "policy.hidden",
              "activation": "policy.activation", "log_std": "policy.log_std", "log_std_init": "policy.log_std_init"}
 
-    env: str = C.static("CartPole-v1", "any gymnax environment, discrete (CartPole-v1, Acrobot-v1, *-MinAtar) or continuous (Pendulum-v1, MountainCarContinuous-v0)")
-    num_envs: int = C.static(4, "environments stepped in parallel")
-    rollout_len: int = C.static(128, "vector steps per rollout (batch = num_envs * rollout_len transitions)")
-    total_steps: int = C.static(500_000, "environment steps in the run (iterations = total_steps // batch)")
-    update_epochs: int = C.static(4, "passes over each rollout")
-    num_minibatches: int = C.static(4, "minibatches per pass (must divide the batch)")
+    env: str = C.static("CartPole-v1", "any gymnax environment, discrete (CartPole-v1, Acrobot-v1, *-MinAtar) or continuous (Pendulum-v1, MountainCarContinuous-v0)",
+                        accepts=C.Accepts("text", words="the name of a gymnax or jaxgen environment, e.g. CartPole-v1"))
+    num_envs: int = C.static(4, "environments stepped in parallel", accepts=C.whole(1))
+    rollout_len: int = C.static(128, "vector steps per rollout (batch = num_envs * rollout_len transitions)", accepts=C.whole(1))
+    total_steps: int = C.static(500_000, "environment steps in the run (iterations = total_steps // batch)", accepts=C.whole(1))
+    update_epochs: int = C.static(4, "passes over each rollout", accepts=C.whole(1))
+    num_minibatches: int = C.static(4, "minibatches per pass (must divide the batch)", accepts=C.whole(1))
     policy: PolicyNetConfig = C.nested(PolicyNetConfig(), "the actor-critic network (policy.network, policy.hidden, ...)")
     anneal_lr: bool = C.static(True, "anneal the learning rate linearly to 0 over the run")
     clip_value: bool = C.static(True, "clip the value loss around the old value (by vf_clip)")
     normalize_advantages: bool = C.static(True, "normalise advantages per minibatch")
     normalize_obs: bool = C.static(False, "running observation normalisation (continuous control)")
     scale_rewards: bool = C.static(False, "divide rewards by the running std of the discounted return")
-    unroll: int = C.static(1, "lax.scan unroll of the rollout loop (1 is fastest on XLA:CPU; 2 and 4 measured slower)")
-    learning_rate: float = C.traced(2.5e-4, "Adam learning rate (initial value when annealed)")
-    gamma: float = C.traced(0.99, "discount")
-    gae_lambda: float = C.traced(0.95, "GAE lambda")
-    clip_eps: float = C.traced(0.2, "surrogate clip epsilon")
+    unroll: int = C.static(1, "lax.scan unroll of the rollout loop (1 is fastest on XLA:CPU; 2 and 4 measured slower)", accepts=C.whole(1))
+    learning_rate: float = C.traced(2.5e-4, "Adam learning rate (initial value when annealed)", accepts=C.number(0, 1, lo_open=True, hi_open=True))
+    gamma: float = C.traced(0.99, "discount", accepts=C.number(0, 1))
+    gae_lambda: float = C.traced(0.95, "GAE lambda", accepts=C.number(0, 1))
+    clip_eps: float = C.traced(0.2, "surrogate clip epsilon", accepts=C.number(0, lo_open=True))
     vf_clip: float = C.traced(0.2, "value clip range (with clip_value)")
     ent_coef: float = C.traced(0.01, "entropy bonus weight")
     vf_coef: float = C.traced(0.5, "value loss weight")
-    max_grad_norm: float = C.traced(0.5, "global gradient-norm clip (inf: none)")
+    max_grad_norm: float = C.traced(0.5, "global gradient-norm clip (inf: none)", accepts=C.number(0, lo_open=True, words="a number > 0 (inf: no clipping)"))
     eval_greedy: float = C.traced(0.0, "1: evaluate with the greedy action / the mean; 0: sample")
 
     @property
@@ -152,21 +153,15 @@ def build(config: PPOConfig) -> policies.Built:
 
 
 def validate(config: PPOConfig) -> PPOConfig:
-    """ConfigError (one sentence) for an out-of-range config; return it unchanged."""
-    policies.validate_net(config.policy)
-    pos_int = lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 1
-    for name in ("num_envs", "rollout_len", "update_epochs", "num_minibatches", "unroll"):
-        C.require(config, name, pos_int(getattr(config, name)), "a whole number >= 1")
+    """ConfigError (one sentence) for an out-of-range config; return it unchanged. Each
+    field's own range is declared on it (:func:`jaxgen.core.config.check_fields`, nested
+    ``policy.*`` included); the checks here relate fields."""
+    C.check_fields(config)
     if config.batch_size % config.num_minibatches:
         raise ConfigError(f"num_minibatches={config.num_minibatches} does not divide the batch of "
                           f"num_envs x rollout_len = {config.batch_size} transitions; accepted: a divisor of {config.batch_size}.")
-    C.require(config, "total_steps", pos_int(config.total_steps) and config.total_steps >= config.batch_size,
+    C.require(config, "total_steps", config.total_steps >= config.batch_size,
               f"a whole number >= num_envs x rollout_len ({config.batch_size})")
-    C.require(config, "learning_rate", 0 < config.learning_rate < 1, "a number in (0, 1)")
-    C.require(config, "gamma", 0 <= config.gamma <= 1, "a number in [0, 1]")
-    C.require(config, "gae_lambda", 0 <= config.gae_lambda <= 1, "a number in [0, 1]")
-    C.require(config, "clip_eps", config.clip_eps > 0, "a number > 0")
-    C.require(config, "max_grad_norm", config.max_grad_norm > 0, "a number > 0 (inf: no clipping)")
     build(config)  # unknown env raises here
     return config
 

@@ -66,18 +66,21 @@ class ReinforceConfig:
 
     MOVED = {name: f"policy.{name}" for name in _MOVED_TO_POLICY}
 
-    env: str = C.static("CartPole-v1", "any gymnax environment (discrete or continuous actions)")
-    num_envs: int = C.static(16, "complete episodes (Monte Carlo rollouts) per update")
-    num_updates: int = C.static(200, "updates in the run")
-    rollout_len: int = C.static(0, "vector steps per rollout (0: the environment's episode limit)")
+    env: str = C.static("CartPole-v1", "any gymnax environment (discrete or continuous actions)",
+                        accepts=C.Accepts("text", words="the name of a gymnax or jaxgen environment, e.g. CartPole-v1"))
+    num_envs: int = C.static(16, "complete episodes (Monte Carlo rollouts) per update", accepts=C.whole(1))
+    num_updates: int = C.static(200, "updates in the run", accepts=C.whole(1))
+    rollout_len: int = C.static(0, "vector steps per rollout (0: the environment's episode limit)",
+                                accepts=C.whole(0, words="a whole number >= 0 (0: the episode limit)"))
     policy: PolicyNetConfig = C.nested(PolicyNetConfig(network="mlp"), "the policy network and its baseline (policy.hidden, ...)")
     baseline: bool = C.static(True, "learned value baseline V(s)")
     normalize_returns: bool = C.static(True, "standardise the weights (returns or advantages) over the batch")
-    learning_rate: float = C.traced(3e-3, "Adam learning rate")
-    gamma: float = C.traced(0.99, "discount")
+    learning_rate: float = C.traced(3e-3, "Adam learning rate", accepts=C.number(0, 1, lo_open=True, hi_open=True))
+    gamma: float = C.traced(0.99, "discount", accepts=C.number(0, 1))
     vf_coef: float = C.traced(0.5, "baseline loss weight")
     ent_coef: float = C.traced(0.0, "entropy bonus weight")
-    max_grad_norm: float = C.traced(float("inf"), "global gradient-norm clip (inf: none)")
+    max_grad_norm: float = C.traced(float("inf"), "global gradient-norm clip (inf: none)",
+                                    accepts=C.number(0, lo_open=True, words="a number > 0 (inf: no clipping)"))
     eval_greedy: float = C.traced(0.0, "1: evaluate with the greedy action / the mean; 0: sample")
 
     @property
@@ -107,17 +110,12 @@ def rollout_len(config: ReinforceConfig) -> int:
 
 
 def validate(config: ReinforceConfig) -> ReinforceConfig:
-    policies.validate_net(config.policy)
-    pos_int = lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 1
-    for name in ("num_envs", "num_updates"):
-        C.require(config, name, pos_int(getattr(config, name)), "a whole number >= 1")
-    C.require(config, "rollout_len", isinstance(config.rollout_len, int) and config.rollout_len >= 0,
-              "a whole number >= 0 (0: the episode limit)")
+    """ConfigError (one sentence) for an out-of-range config; return it unchanged. Each
+    field's own range is declared on it (:func:`jaxgen.core.config.check_fields`, nested
+    ``policy.*`` included); the checks here relate fields."""
+    C.check_fields(config)
     if config.normalize_returns:
         C.require(config, "num_envs", config.num_envs >= 2, "at least 2 episodes per update when normalize_returns")
-    C.require(config, "learning_rate", 0 < config.learning_rate < 1, "a number in (0, 1)")
-    C.require(config, "gamma", 0 <= config.gamma <= 1, "a number in [0, 1]")
-    C.require(config, "max_grad_norm", config.max_grad_norm > 0, "a number > 0 (inf: no clipping)")
     build(config)
     return config
 

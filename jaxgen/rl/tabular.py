@@ -154,12 +154,13 @@ def policy_iteration(mdp: TabularMDP, gamma, max_iters: int = 1_000):
 class QLearningConfig:
     """Tabular Q-learning. Defaults: the course's line world."""
 
-    env: str = C.static("LineWorld", "environment with a Discrete observation space (LineWorld, FrozenLake-misc)")
-    num_envs: int = C.static(1, "environments stepped together per update (1 = classic Q-learning)")
-    total_steps: int = C.static(10_000, "environment steps in a run (iterations = total_steps // num_envs)")
-    alpha: float = C.traced(0.5, "step size")
-    gamma: float = C.traced(0.9, "discount")
-    epsilon: float = C.traced(0.3, "exploration probability of epsilon-greedy")
+    env: str = C.static("LineWorld", "environment with a Discrete observation space (LineWorld, FrozenLake-misc)",
+                        accepts=C.Accepts("text", words="the name of an environment with a Discrete observation space, e.g. LineWorld"))
+    num_envs: int = C.static(1, "environments stepped together per update (1 = classic Q-learning)", accepts=C.whole(1))
+    total_steps: int = C.static(10_000, "environment steps in a run (iterations = total_steps // num_envs)", accepts=C.whole(1))
+    alpha: float = C.traced(0.5, "step size", accepts=C.number(0, 1, lo_open=True))
+    gamma: float = C.traced(0.9, "discount", accepts=C.number(0, 1))
+    epsilon: float = C.traced(0.3, "exploration probability of epsilon-greedy", accepts=C.number(0, 1, words="a probability in [0, 1]"))
 
     @property
     def num_iterations(self) -> int:
@@ -201,12 +202,11 @@ def _env(config: QLearningConfig) -> tuple[envs.EnvSpec, int]:
 
 
 def validate(config: QLearningConfig) -> QLearningConfig:
-    C.require(config, "num_envs", isinstance(config.num_envs, int) and config.num_envs >= 1, "a whole number >= 1")
-    C.require(config, "total_steps", isinstance(config.total_steps, int) and config.total_steps >= config.num_envs,
+    """ConfigError (one sentence) for an out-of-range config; return it unchanged (each field's
+    own range is declared on it, :func:`jaxgen.core.config.check_fields`)."""
+    C.check_fields(config)
+    C.require(config, "total_steps", config.total_steps >= config.num_envs,
               f"a whole number >= num_envs ({config.num_envs})")
-    C.require(config, "alpha", 0 < config.alpha <= 1, "a number in (0, 1]")
-    C.require(config, "gamma", 0 <= config.gamma <= 1, "a number in [0, 1]")
-    C.require(config, "epsilon", 0 <= config.epsilon <= 1, "a probability in [0, 1]")
     _env(config)
     return config
 
