@@ -63,7 +63,7 @@ def test_every_algorithm_and_option_has_cases():
 def test_python_api_refuses_in_one_sentence(case):
     algo_name, name, _, bad = case
     algo = registry.get(algo_name)
-    config = C.replace(algo.preset(), {name: bad})
+    config = C.replace(algo.preset(), {**algo.fixed, name: bad})  # the entry's config, as the CLI builds it
     with pytest.raises(ConfigError) as e:
         algo.validate(config)
     msg = str(e.value)

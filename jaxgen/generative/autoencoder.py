@@ -68,7 +68,8 @@ class AEConfig:
     learning_rate: float = C.traced(1e-3, "Adam learning rate", accepts=C.number(0, 1, lo_open=True, hi_open=True))
     kl_weight: float = C.traced(1.0, "vae: weight of the KL term (1 = the ELBO)", accepts=C.number(0))
     sparsity: float = C.traced(0.0, "ae/dae: weight of the L1 penalty on the code", accepts=C.number(0))
-    noise_level: float = C.traced(0.25, "dae: masking probability or Gaussian noise std")
+    noise_level: float = C.traced(0.25, "dae: masking probability or Gaussian noise std",
+                                  accepts=C.number(words="a number (a probability in [0, 1] unless noise='gaussian')"))
 
     @property
     def variational(self) -> bool:

@@ -231,7 +231,7 @@ class PolicyNetConfig:
     hidden: tuple = C.static((64, 64), "hidden layer sizes of the actor and of the critic", accepts=C.sizes(1, whole=True))
     activation: str = C.static("tanh", "activation of the hidden layers: tanh or relu", ACTIVATIONS)
     log_std: str = C.static("param", "Gaussian log-std: fixed, param (learned, state-independent) or state (learned head)", LOG_STD_MODES)
-    log_std_init: float = C.static(0.0, "initial log-std of a Gaussian policy")
+    log_std_init: float = C.static(0.0, "initial log-std of a Gaussian policy", accepts=C.number())
 
 
 def validate_net(net: PolicyNetConfig, prefix: str = "policy") -> PolicyNetConfig:

@@ -107,11 +107,12 @@ class PPOConfig:
     gamma: float = C.traced(0.99, "discount", accepts=C.number(0, 1))
     gae_lambda: float = C.traced(0.95, "GAE lambda", accepts=C.number(0, 1))
     clip_eps: float = C.traced(0.2, "surrogate clip epsilon", accepts=C.number(0, lo_open=True))
-    vf_clip: float = C.traced(0.2, "value clip range (with clip_value)")
-    ent_coef: float = C.traced(0.01, "entropy bonus weight")
-    vf_coef: float = C.traced(0.5, "value loss weight")
+    vf_clip: float = C.traced(0.2, "value clip range (with clip_value)", accepts=C.number())
+    ent_coef: float = C.traced(0.01, "entropy bonus weight", accepts=C.number())
+    vf_coef: float = C.traced(0.5, "value loss weight", accepts=C.number())
     max_grad_norm: float = C.traced(0.5, "global gradient-norm clip (inf: none)", accepts=C.number(0, lo_open=True, words="a number > 0 (inf: no clipping)"))
-    eval_greedy: float = C.traced(0.0, "1: evaluate with the greedy action / the mean; 0: sample")
+    eval_greedy: float = C.traced(0.0, "1: evaluate with the greedy action / the mean; 0: sample",
+                                  accepts=C.number(words="a number: above 0.5 evaluates greedily (1), else by sampling (0)"))
 
     @property
     def batch_size(self) -> int:

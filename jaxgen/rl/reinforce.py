@@ -77,11 +77,12 @@ class ReinforceConfig:
     normalize_returns: bool = C.static(True, "standardise the weights (returns or advantages) over the batch")
     learning_rate: float = C.traced(3e-3, "Adam learning rate", accepts=C.number(0, 1, lo_open=True, hi_open=True))
     gamma: float = C.traced(0.99, "discount", accepts=C.number(0, 1))
-    vf_coef: float = C.traced(0.5, "baseline loss weight")
-    ent_coef: float = C.traced(0.0, "entropy bonus weight")
+    vf_coef: float = C.traced(0.5, "baseline loss weight", accepts=C.number())
+    ent_coef: float = C.traced(0.0, "entropy bonus weight", accepts=C.number())
     max_grad_norm: float = C.traced(float("inf"), "global gradient-norm clip (inf: none)",
                                     accepts=C.number(0, lo_open=True, words="a number > 0 (inf: no clipping)"))
-    eval_greedy: float = C.traced(0.0, "1: evaluate with the greedy action / the mean; 0: sample")
+    eval_greedy: float = C.traced(0.0, "1: evaluate with the greedy action / the mean; 0: sample",
+                                  accepts=C.number(words="a number: above 0.5 evaluates greedily (1), else by sampling (0)"))
 
     @property
     def num_iterations(self) -> int:
