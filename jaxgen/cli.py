@@ -167,7 +167,10 @@ def main(argv=None) -> int:
     XLA's out-of-memory error is translated), 130 interrupted; anything else is a bug and
     keeps its traceback (status 1)."""
     _quiet_libraries()
-    args = build_parser().parse_args(argv)
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as e:  # argparse: --help (0) or a refused option (2, one line already printed)
+        return e.code if isinstance(e.code, int) else 2
     try:
         return args.func(args)
     except JaxgenError as e:

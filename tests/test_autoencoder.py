@@ -102,5 +102,6 @@ def test_cli_train_resume_sample_and_errors(tmp_path, capsys):
     assert "latent=0 is out of range" in capsys.readouterr().err
     assert main(["train", "vae", "--data", "nowhere", "--limit", "10"]) == 2
     assert "nowhere" in capsys.readouterr().err
-    with pytest.raises(SystemExit):
-        main(["train", "gan-of-doom"])
+    assert main(["train", "gan-of-doom"]) == 2
+    err = capsys.readouterr().err
+    assert "invalid choice: 'gan-of-doom'" in err and err.count("\n") == 1

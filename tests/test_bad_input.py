@@ -91,6 +91,7 @@ def test_cli_refuses_in_one_sentence_and_writes_nothing(case, tmp_path, monkeypa
     lines = err.strip().splitlines()
     assert len(lines) == 1, err
     assert flag(name) in err or re.search(rf"(^|[^\w.]){re.escape(name)}=", err), err
+    assert "accepted" in err or "choose one of" in err, err
     assert not run.exists()
     assert list(tmp_path.iterdir()) == []
 

@@ -20,20 +20,29 @@ def flag(name: str) -> str:
 
 
 def _field_type(f, default):
-    """argparse ``type`` for a config field (tuples and None-defaults take comma lists)."""
+    """argparse ``type`` for a config field (tuples and None-defaults take comma lists); a value
+    that does not parse is refused with what the field accepts."""
+    accepted = C.inferred(f, default).text
 
     def parse_tuple(v: str) -> tuple:
         if v.lower() in ("none", ""):
             return None
-        try:
-            return tuple(int(x) if x.strip().lstrip("-").isdigit() else float(x) for x in v.split(","))
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{v!r} is not a comma-separated list of numbers") from None
+        return tuple(int(x) if x.strip().lstrip("-").isdigit() else float(x) for x in v.split(","))
 
     declared = f.type if isinstance(f.type, str) else getattr(f.type, "__name__", "")
     if isinstance(default, tuple) or default is None:
-        return parse_tuple
-    return {"float": float, "int": int, "str": str}.get(declared, type(default))
+        cast = parse_tuple
+    else:
+        cast = {"float": float, "int": int, "str": str}.get(declared, type(default))
+
+    def parse(v: str):
+        try:
+            return cast(v)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{v!r} is not accepted; accepted: {accepted}") from None
+
+    parse.__name__ = getattr(cast, "__name__", "value")
+    return parse
 
 
 def add_config_options(parser: argparse.ArgumentParser, cls, multi: tuple[str, ...] = (), skip: tuple[str, ...] = (),

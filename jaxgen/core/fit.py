@@ -198,8 +198,8 @@ def split_list(value: str, cast, name: str) -> list:
     try:
         return [cast(v) for v in str(value).split(",") if v.strip()]
     except ValueError:
-        raise ConfigError(f"--{name.replace('_', '-')}={value!r} is not a comma-separated list of "
-                          f"{cast.__name__} values.") from None
+        raise ConfigError(f"--{name.replace('_', '-')}={value!r} is not accepted; accepted: a comma-separated list of "
+                          f"{'whole numbers' if cast is int else cast.__name__ + ' values'}.") from None
 
 
 def parse_grid(items) -> dict:

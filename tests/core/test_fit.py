@@ -83,5 +83,5 @@ def test_grid_and_list_parsing_name_the_bad_option():
     assert F.parse_grid(["ppo.learning-rate=1e-3,3e-4", "gamma=0.9"]) == {"ppo.learning_rate": [1e-3, 3e-4], "gamma": [0.9]}
     with pytest.raises(ConfigError, match="not of the form NAME=V1,V2"):
         F.parse_grid(["gamma"])
-    with pytest.raises(ConfigError, match="--gamma='0.9,x' is not a comma-separated list of float"):
+    with pytest.raises(ConfigError, match="--gamma='0.9,x' is not accepted; accepted: a comma-separated list of float values"):
         F.parse_grid(["gamma=0.9,x"])
