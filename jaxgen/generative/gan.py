@@ -40,9 +40,12 @@ term, no weight average in the state, no InfoGAN cross-entropy), and a traced va
 refused (:func:`check_hparams`); a nonzero config value compiles the term and the traced
 value weights it (a sweep's values may include 0, which then weights it by 0). The loss picks
 its own terms the same way (``gp_weight`` for wgan-gp, ``clip`` for wgan, ``label_smoothing``
-for bce only). ``augment_p`` has no "off" value: with an ``augment`` policy the per-image
-Bernoulli(p) choice is always compiled (a draw and a select per image, negligible beside D),
-and p = 1 applies every augmentation, as DiffAugment.
+for bce only), as do ``info_codes`` (``info_weight``) and ``augment`` (``augment_p``); a value
+other than the config's own for a term left out is refused too. :func:`init` checks concrete
+values; inside a vmapped sweep they are tracers, so a sweep front end should call
+:func:`check_hparams` on its grid. ``augment_p`` has no "off" value: with an ``augment``
+policy the per-image Bernoulli(p) choice is always compiled (a draw and a select per image,
+negligible beside D), and p = 1 applies every augmentation, as DiffAugment.
 
 One iteration (``train_step``) = ``n_critic`` discriminator updates (each on its own real
 minibatch) + one generator update. Optimiser defaults follow the loss (``resolve``): Adam(2e-4,
@@ -117,10 +120,11 @@ LOSS_DEFAULTS = {
     "wgan-gp": dict(optimizer="adam", learning_rate=1e-4, adam_b1=0.5, adam_b2=0.9, n_critic=5),
 }
 
-#: Traced weights whose term is compiled only when the config's value is nonzero (see the
-#: module docstring): name -> the term, for the error of :func:`check_hparams`.
+#: Traced hyperparameters that weight a term compiled only for some configs (see the module
+#: docstring): name -> the term, for the error of :func:`check_hparams`.
 GATED = {"r1_weight": "the R1 penalty", "label_smoothing": "the label smoothing",
-         "ema": "the generator weight average", "info_weight": "the InfoGAN term"}
+         "ema": "the generator weight average", "info_weight": "the InfoGAN term",
+         "augment_p": "the augmentation", "gp_weight": "the gradient penalty", "clip": "the weight clipping"}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -141,32 +145,38 @@ class GANConfig:
     sn: bool = C.static(False, "spectral normalisation on every discriminator layer")
     conditional: bool = C.static(False, "condition G and D on the class label")
     cond_d: str = C.static("projection", "conditional D: projection (Miyato & Koyama) or concat (one-hot label input)", nets.COND_D)
-    num_classes: int = C.static(10, "number of labels (conditional)")
+    num_classes: int = C.static(10, "number of labels (conditional)", accepts=C.whole(1))
     image_size: int = C.static(28, "image side: 28 (MNIST) or 64 (faces, RGB)", (28, 64))
-    channels: int = C.static(1, "image channels: 1 (grey) or 3 (RGB)")
-    z_dim: int = C.static(100, "noise size")
-    width: int = C.static(64, "DCGAN base channels w (G: 4x4x4w at 28, 4x4x8w at 64; D mirrors)")
-    mlp_hidden: tuple = C.static((256, 512, 1024), "MLP generator hidden sizes (the discriminator uses them reversed)")
+    channels: int = C.static(1, "image channels: 1 (grey) or 3 (RGB)", (1, 3))
+    z_dim: int = C.static(100, "noise size", accepts=C.whole(1))
+    width: int = C.static(64, "DCGAN base channels w (G: 4x4x4w at 28, 4x4x8w at 64; D mirrors)", accepts=C.whole(1))
+    mlp_hidden: tuple = C.static((256, 512, 1024), "MLP generator hidden sizes (the discriminator uses them reversed)",
+                                 accepts=C.sizes(1, whole=True))
     d_norm: str = C.static("auto", "DCGAN discriminator norm: auto (by loss, see docs), batch, layer or none", D_NORMS)
-    n_power: int = C.static(1, "power iterations per D update (spectral norm)")
-    n_critic: int = C.static(0, "D updates per G update (0: by loss: 5 for wgan / wgan-gp, else 1)")
+    n_power: int = C.static(1, "power iterations per D update (spectral norm)", accepts=C.whole(1))
+    n_critic: int = C.static(0, "D updates per G update (0: by loss: 5 for wgan / wgan-gp, else 1)",
+                             accepts=C.whole(0, 100, words="0 (by loss) or 1 to 100"))
     optimizer: str = C.static("auto", "auto (by loss: rmsprop for wgan, else adam), adam or rmsprop", OPTIMIZERS)
-    adam_b1: float = C.static(-1.0, "Adam beta1 (-1: by loss, 0.5)")
-    adam_b2: float = C.static(-1.0, "Adam beta2 (-1: by loss, 0.999; wgan-gp 0.9)")
-    batch_size: int = C.static(64, "minibatch size (real images per D update)")
-    epochs: int = C.static(5, "passes over the training set (each iteration reads n_critic minibatches)")
-    g_learning_rate: float = C.traced(0.0, "generator learning rate (0: by loss: 2e-4; wgan 5e-5; wgan-gp 1e-4)")
-    d_learning_rate: float = C.traced(0.0, "discriminator learning rate (0: by loss, as g_learning_rate)")
-    clip: float = C.traced(0.01, "wgan: critic weights are clipped to [-clip, clip]")
-    gp_weight: float = C.traced(10.0, "wgan-gp: weight lambda of the gradient penalty")
+    adam_b1: float = C.static(-1.0, "Adam beta1 (-1: by loss, 0.5)", accepts=C.number(hi=1, hi_open=True, words="a number below 1 (negative: by loss)"))
+    adam_b2: float = C.static(-1.0, "Adam beta2 (-1: by loss, 0.999; wgan-gp 0.9)", accepts=C.number(hi=1, hi_open=True, words="a number below 1 (negative: by loss)"))
+    batch_size: int = C.static(64, "minibatch size (real images per D update)", accepts=C.whole(1))
+    epochs: int = C.static(5, "passes over the training set (each iteration reads n_critic minibatches)", accepts=C.whole(1))
+    g_learning_rate: float = C.traced(0.0, "generator learning rate (0: by loss: 2e-4; wgan 5e-5; wgan-gp 1e-4)", accepts=C.number(0, 1, hi_open=True, words="0 (by loss) or a number in (0, 1)"))
+    d_learning_rate: float = C.traced(0.0, "discriminator learning rate (0: by loss, as g_learning_rate)", accepts=C.number(0, 1, hi_open=True, words="0 (by loss) or a number in (0, 1)"))
+    clip: float = C.traced(0.01, "wgan: critic weights are clipped to [-clip, clip]", accepts=C.number(0, lo_open=True))
+    gp_weight: float = C.traced(10.0, "wgan-gp: weight lambda of the gradient penalty", accepts=C.number(0))
     augment: str = C.static("none", "DiffAugment of D's inputs, real and fake: none, translation (1/8 of the side), cutout (half the side) or translation,cutout", A.POLICIES)
-    augment_p: float = C.traced(1.0, "probability that each augmentation is applied to an image (1: DiffAugment; < 1: ADA-style, less leaking into G); traced, always compiled with an augment policy")
-    r1_weight: float = C.traced(0.0, "gamma of the R1 penalty gamma/2 E|grad D(real)|^2 on the discriminator (0: not computed; e.g. 1 to 10); traced, compiled when nonzero")
-    label_smoothing: float = C.traced(0.0, "bce: one-sided label smoothing, D's target for real images is 1 - this (0: not computed; e.g. 0.1); traced, compiled when nonzero")
-    ema: float = C.traced(0.0, "decay of a moving average of G's weights used for samples and evaluation (0: none kept; e.g. 0.999); traced, kept when nonzero")
-    info_codes: int = C.static(0, "InfoGAN: size of a categorical latent code given to G and predicted by a Q head on D (0: none; e.g. 10 for MNIST)")
-    info_weight: float = C.traced(1.0, "InfoGAN: weight lambda of the code's cross-entropy (the mutual-information term) in both losses (0: not computed); traced, compiled when nonzero with info_codes")
-    lr_decay_start: int = C.static(0, "epoch from which both learning rates fall linearly to 0 at the end of the last epoch (0: constant rates)")
+    augment_p: float = C.traced(1.0, "probability that each augmentation is applied to an image (1: DiffAugment; < 1: ADA-style, less leaking into G); traced, always compiled with an augment policy",
+                                accepts=C.number(0, 1, lo_open=True, words="a probability in (0, 1]"))
+    r1_weight: float = C.traced(0.0, "gamma of the R1 penalty gamma/2 E|grad D(real)|^2 on the discriminator (0: not computed; e.g. 1 to 10); traced, compiled when nonzero", accepts=C.number(0))
+    label_smoothing: float = C.traced(0.0, "bce: one-sided label smoothing, D's target for real images is 1 - this (0: not computed; e.g. 0.1); traced, compiled when nonzero", accepts=C.number(0, 0.5, hi_open=True))
+    ema: float = C.traced(0.0, "decay of a moving average of G's weights used for samples and evaluation (0: none kept; e.g. 0.999); traced, kept when nonzero",
+                            accepts=C.number(0, 1, hi_open=True, words="0 (no average) or a decay in (0, 1)"))
+    info_codes: int = C.static(0, "InfoGAN: size of a categorical latent code given to G and predicted by a Q head on D (0: none; e.g. 10 for MNIST)",
+                               accepts=C.whole(0, 1000, words="0 (none) or a whole number up to 1000"))
+    info_weight: float = C.traced(1.0, "InfoGAN: weight lambda of the code's cross-entropy (the mutual-information term) in both losses (0: not computed); traced, compiled when nonzero with info_codes", accepts=C.number(0))
+    lr_decay_start: int = C.static(0, "epoch from which both learning rates fall linearly to 0 at the end of the last epoch (0: constant rates)",
+                                   accepts=C.whole(0, words="0 (constant rates) or a whole epoch below epochs"))
 
     @property
     def image_shape(self) -> tuple[int, int, int]:
@@ -201,44 +211,29 @@ def resolve(config: GANConfig) -> GANConfig:
 
 
 def validate(config: GANConfig, num_examples: int | None = None) -> GANConfig:
-    """Raise ConfigError (one sentence) for an out-of-range config; return it resolved."""
-    choice("arch", config.arch, ARCHS)
-    choice("loss", config.loss, L.LOSSES)
-    choice("cond_d", config.cond_d, nets.COND_D)
-    choice("d_norm", config.d_norm, D_NORMS)
-    choice("optimizer", config.optimizer, OPTIMIZERS)
-    choice("augment", config.augment, A.POLICIES)
-    C.require(config, "augment_p", 0 < config.augment_p <= 1, "a probability in (0, 1]")
-    choice("image_size", config.image_size, (28, 64))
-    choice("channels", config.channels, (1, 3))
-    C.require(config, "info_codes", isinstance(config.info_codes, int) and 0 <= config.info_codes <= 1000
-              and not (config.info_codes and config.conditional), "0 (none) or a whole number up to 1000, and 0 when conditional=True")
-    C.require(config, "info_weight", config.info_weight >= 0, "a number >= 0")
-    for name in ("z_dim", "width", "n_power", "epochs", "num_classes"):
-        v = getattr(config, name)
-        C.require(config, name, isinstance(v, int) and v >= 1, "a whole number >= 1")
-    C.require(config, "n_critic", isinstance(config.n_critic, int) and 0 <= config.n_critic <= 100, "0 (by loss) or 1 to 100")
-    C.require(config, "mlp_hidden", len(config.mlp_hidden) >= 1 and all(int(h) >= 1 for h in config.mlp_hidden),
-              "a non-empty tuple of whole numbers >= 1")
-    C.require(config, "g_learning_rate", 0 <= config.g_learning_rate < 1, "0 (by loss) or a number in (0, 1)")
-    C.require(config, "d_learning_rate", 0 <= config.d_learning_rate < 1, "0 (by loss) or a number in (0, 1)")
-    C.require(config, "clip", config.clip > 0, "a number > 0")
-    C.require(config, "gp_weight", config.gp_weight >= 0, "a number >= 0")
-    C.require(config, "r1_weight", config.r1_weight >= 0, "a number >= 0")
-    C.require(config, "label_smoothing", 0 <= config.label_smoothing < 0.5 and (config.label_smoothing == 0 or config.loss == "bce"),
+    """Raise ConfigError (one sentence) for an out-of-range config; return it resolved.
+
+    Each field's own range is declared on it (:func:`jaxgen.core.config.check_fields`); the
+    checks here relate fields. ``num_examples``: the training-set size, where known (the
+    batch-size sentence then names it, whatever the batch size's fault)."""
+    bs = config.batch_size
+    if num_examples is not None and not (isinstance(bs, int) and not isinstance(bs, bool) and bs >= 1):
+        C.require(config, "batch_size", False, f"a whole number from 1 to the training-set size ({num_examples})")
+    C.check_fields(config)
+    C.require(config, "info_codes", not (config.info_codes and config.conditional),
+              "0 (none) or a whole number up to 1000, and 0 when conditional=True")
+    C.require(config, "mlp_hidden", len(config.mlp_hidden) >= 1, "a non-empty comma-separated list of whole numbers >= 1")
+    C.require(config, "label_smoothing", config.label_smoothing == 0 or config.loss == "bce",
               "a number in [0, 0.5), and 0 unless loss='bce'")
-    C.require(config, "ema", 0 <= config.ema < 1, "0 (no average) or a decay in (0, 1)")
-    C.require(config, "lr_decay_start", isinstance(config.lr_decay_start, int) and 0 <= config.lr_decay_start < config.epochs,
+    C.require(config, "lr_decay_start", config.lr_decay_start < config.epochs,
               f"0 (constant rates) or a whole epoch below epochs ({config.epochs})")
     r = resolve(config)
     if r.loss == "wgan-gp" and r.arch == "dcgan" and r.d_norm == "batch":
         raise ConfigError("d_norm='batch' is not accepted with loss='wgan-gp' (the per-example gradient penalty "
                           "forbids batch norm in the critic); choose one of: 'layer', 'none', 'auto'.")
-    ok = isinstance(config.batch_size, int) and config.batch_size >= 1
     if num_examples is not None:
-        ok = ok and config.batch_size * r.n_critic <= num_examples
-    C.require(config, "batch_size", ok,
-              f"a whole number >= 1 with batch_size * n_critic ({r.n_critic}) <= the training-set size ({num_examples})")
+        C.require(config, "batch_size", bs * r.n_critic <= num_examples,
+                  f"a whole number >= 1 with batch_size * n_critic ({r.n_critic}) <= the training-set size ({num_examples})")
     return r
 
 
@@ -288,17 +283,33 @@ def build(config: GANConfig):
     return g, d, _optimizer(cfg)
 
 
+def _not_compiled(config: GANConfig, name: str) -> str | None:
+    """Why the term weighted by traced ``name`` is not compiled for ``config`` (None: it is)."""
+    if name in ("r1_weight", "label_smoothing", "ema") and getattr(config, name) == 0:
+        return f"the config's {name}=0"
+    if name == "info_weight" and not (config.info_codes and config.info_weight > 0):
+        return "info_codes=0" if not config.info_codes else "the config's info_weight=0"
+    if name == "augment_p" and config.augment == "none":
+        return "augment='none'"
+    if (name == "gp_weight" and config.loss != "wgan-gp") or (name == "clip" and config.loss != "wgan"):
+        return f"loss={config.loss!r}"
+    return None
+
+
 def check_hparams(config: GANConfig, values: Mapping[str, Any]) -> None:
-    """Refuse (ConfigError) traced values, or sweep-grid value lists, for a term the config
-    does not compile: a nonzero ``r1_weight`` / ``label_smoothing`` / ``ema`` / ``info_weight``
-    where the config's value is 0 (see the module docstring). Values that are tracers (inside
-    a vmapped init) are not inspected."""
+    """Refuse (ConfigError) traced values, or a sweep grid's value lists, that would weight a
+    term the config does not compile (see the module docstring): e.g. ``r1_weight`` 5 where the
+    config's ``r1_weight`` is 0, ``augment_p`` without an ``augment`` policy, ``gp_weight``
+    unless ``loss="wgan-gp"``. The config's own value is always accepted. Tracers (values
+    inside a vmapped ``init``) are not inspected: a sweep should call this on its grid."""
     for name, what in GATED.items():
-        if name not in values or getattr(config, name) != 0 or isinstance(values[name], jax.core.Tracer):
+        if name not in values or isinstance(values[name], jax.core.Tracer):
             continue
-        if np.any(np.asarray(values[name], np.float64) != 0):
-            raise ConfigError(f"{name}={values[name]!r} weights {what}, which is not computed with the config's {name}=0; "
-                              f"set {name} to a nonzero value (e.g. one of the values) so that it is compiled.")
+        reason = _not_compiled(config, name)
+        if reason and np.any(np.asarray(values[name], np.float32) != np.float32(getattr(config, name))):
+            hint = (f"set {name} to a nonzero value (e.g. one of the values) so that it is compiled"
+                    if reason.startswith("the config's") else "sweep it with a config that uses it")
+            raise ConfigError(f"{name}={values[name]!r} weights {what}, which is not computed with {reason}; {hint}.")
 
 
 def init(key: jax.Array, config: GANConfig, hparams: dict | None = None) -> GANState:

@@ -116,6 +116,20 @@ def test_a_term_the_config_does_not_compile_refuses_a_traced_weight(field, extra
     gan.check_hparams(gan.resolve(gan.GANConfig(**{**SMALL, **extra, field: 0.1})), {field: [0.0, 0.3]})
 
 
+@pytest.mark.parametrize("field,value,extra,reason", [
+    ("info_weight", 0.5, {}, "info_codes=0"),
+    ("augment_p", 0.5, {}, "augment='none'"),
+    ("gp_weight", 5.0, {}, "loss='bce'"),
+    ("clip", 0.1, {"loss": "wgan-gp"}, "loss='wgan-gp'"),
+])
+def test_weights_of_terms_another_option_leaves_out_are_refused(field, value, extra, reason):
+    cfg = gan.resolve(gan.GANConfig(**{**SMALL, **extra}))
+    with pytest.raises(ConfigError, match=rf"{field}=.*which is not computed with {reason}; sweep it with a config that uses it"):
+        gan.check_hparams(cfg, {field: [getattr(cfg, field), value]})
+    gan.check_hparams(cfg, {field: getattr(cfg, field)})  # its own value: fine
+    gan.init(jax.random.PRNGKey(0), cfg, gan.C.hparams(cfg))  # every traced value, as a sweep passes them
+
+
 def test_default_run_compiles_no_optional_term(data):
     tr = gan.make_trainer(gan.GANConfig(**SMALL), data)
     s = tr.init(jax.random.PRNGKey(0), None)
