@@ -216,9 +216,11 @@ class GANFamily(F.Family):
     def sweep(self, algo, config, args) -> list[str]:
         from jaxgen.core.sweep import sweep
 
+        grid = F.parse_grid(args.grid)
+        gan.check_hparams(config, grid)  # a weight for a term the config does not compile is refused
         images, labels, _ = self._images(args)
         data = {"images": images} if labels is None else {"images": images, "labels": labels}
-        res = sweep(gan.make_trainer(config, data), seeds=args.seeds, grid=F.parse_grid(args.grid),
+        res = sweep(gan.make_trainer(config, data), seeds=args.seeds, grid=grid,
                     progress=not args.no_progress, mode=args.mode)
         return F.sweep_table(res)
 

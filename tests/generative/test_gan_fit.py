@@ -93,3 +93,11 @@ def test_64x64_rgb_path_end_to_end(tmp_path):
     assert x.shape == (3, 64, 64, 3)
     with pytest.raises(DataError, match="CelebA \\(TFDS 'celeb_a'\\) is not prepared in .*downloads/manual"):
         load_celeba(data_dir=tmp_path / "no_data")
+
+
+def test_sweep_refuses_a_weight_the_config_does_not_compile(tmp_path, capsys):
+    from jaxgen.cli import main
+
+    assert main(["sweep", "gan", "--grid", "r1_weight=1,5", "--run-dir", str(tmp_path / "s"), "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert "R1 penalty" in err and "r1_weight=0" in err and err.count("\n") == 1 and not (tmp_path / "s").exists()
