@@ -122,15 +122,17 @@ def test_batch_size_sentence_names_the_training_set_size_once_known():
         gan.validate(gan.GANConfig(batch_size=0), 50)
 
 
-def test_cli_batch_size_larger_than_the_training_set_prints_its_size(tmp_path, monkeypatch, capsys):
-    """Through the CLI a batch size out of range for the loaded training set (here 900 images:
-    1000, less the held-out tenth) is refused with that size, exit status 2, nothing written."""
+@pytest.mark.parametrize("bs", ["5000", "0"])
+def test_cli_batch_size_out_of_range_prints_the_training_set_size(bs, tmp_path, monkeypatch, capsys):
+    """Through the CLI a batch size out of range for the training set (here 900 images: 1000,
+    less the held-out tenth; the issue's case is 0) is refused with that size, exit status 2,
+    nothing written."""
     monkeypatch.chdir(tmp_path)
     run = tmp_path / "run"
-    rc = cli.main(["train", "vae", "--batch-size", "5000", "--data", "bundled", "--test-data", "bundled",
+    rc = cli.main(["train", "vae", "--batch-size", bs, "--data", "bundled", "--test-data", "bundled",
                    "--limit", "1000", "--run-dir", str(run), "--no-progress"])
     err = capsys.readouterr().err
     assert rc == 2
-    assert err.strip() == ("jaxgen: error: batch_size=5000 is out of range; accepted: a whole number from 1 to the "
+    assert err.strip() == (f"jaxgen: error: batch_size={bs} is out of range; accepted: a whole number from 1 to the "
                            "training-set size (900).")
     assert not run.exists() and list(tmp_path.iterdir()) == []

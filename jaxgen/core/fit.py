@@ -257,9 +257,10 @@ class Family:
         """Extra options of ``jaxgen train|sweep ALGO`` (data, evaluation)."""
 
     # --- configs ---------------------------------------------------------------------------
-    def configs(self, algo, args) -> list:
+    def configs(self, algo, args, validate: bool = True) -> list:
         """The validated configs a ``train`` command asks for: the ``--preset`` (if any) with
-        the given options on top; a field in ``multi`` given as a comma list gives one each."""
+        the given options on top; a field in ``multi`` given as a comma list gives one each
+        (``validate=False``: not validated yet, for a family that validates with its data)."""
         base = algo.preset(getattr(args, "preset", None))
         over = overrides(args, algo.config_cls, skip=tuple(algo.fixed))
         lists = {}
@@ -268,7 +269,8 @@ class Family:
                 default = C.get(base, name)
                 lists[name] = split_list(over.pop(name), type(default), name)
         combos = [dict(zip(lists, vals)) for vals in _product(list(lists.values()))] if lists else [{}]
-        return [algo.validate(C.replace(base, {**algo.fixed, **over, **c})) for c in combos]
+        configs = [C.replace(base, {**algo.fixed, **over, **c}) for c in combos]
+        return [algo.validate(c) for c in configs] if validate else configs
 
     def label(self, algo, config) -> str:
         """What a ``train`` run is, in a few words (printed before it starts)."""

@@ -153,6 +153,15 @@ class AEFamily(F.Family):
                   f"{len(test.images)} test ({test.source})")
         return self._data[key]
 
+    def configs(self, algo, args, validate: bool = True) -> list:
+        """As the default, but a given ``--batch-size`` is checked against the training set
+        (loaded first), so its sentence names the set's size."""
+        if getattr(args, "batch_size", None) is None or not validate:
+            return super().configs(algo, args, validate)
+        configs = super().configs(algo, args, validate=False)
+        n = len(self.data(args)[0])
+        return [ae.validate(c, n) for c in configs]
+
     def label(self, algo, config) -> str:
         return f"{config.model} {config.arch} latent {config.latent}"
 
