@@ -295,6 +295,26 @@ def test_bundled_assets():
         _check_mnist_arrays(imageset, n)
 
 
+def test_a_corrupt_bundled_npz_is_one_sentence(tmp_path, monkeypatch):
+    """Issue 14: a truncated npz, one with the wrong arrays, or the wrong dtype / shape names the
+    file and what was expected."""
+    good = Path(mnist_module.ASSETS_DIR) / mnist_module.BUNDLED_FILES["test"]
+    monkeypatch.setattr(mnist_module, "ASSETS_DIR", tmp_path)
+    path = tmp_path / mnist_module.BUNDLED_FILES["test"]
+    path.write_bytes(good.read_bytes()[:5000])  # truncated
+    with pytest.raises(DataError, match=r"is corrupt .*expected an npz with uint8 'images' \[N, 28, 28\]"):
+        load_mnist("test", source="bundled")
+    np.savez(path, pictures=np.zeros((2, 28, 28), np.uint8), labels=np.zeros(2, np.int64))  # wrong arrays
+    with pytest.raises(DataError, match="is corrupt"):
+        load_mnist("test", source="bundled")
+    np.savez(path, images=np.zeros((2, 28, 28), np.float32), labels=np.zeros(2, np.int64))  # wrong dtype
+    with pytest.raises(DataError, match=r"holds images float32\[2, 28, 28\].*expected uint8 \[N, 28, 28\]"):
+        load_mnist("test", source="bundled")
+    np.savez(path, images=np.zeros((2, 14, 14), np.uint8), labels=np.zeros(2, np.int64))  # wrong shape
+    with pytest.raises(DataError, match=r"holds images uint8\[2, 14, 14\]"):
+        load_mnist("test", source="bundled")
+
+
 @needs_shared
 def test_bundled_test_split_is_the_real_one(real_test):
     bundled = load_mnist("test", source="bundled")
