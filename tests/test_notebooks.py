@@ -11,7 +11,8 @@ NOTEBOOKS = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("*.i
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
 def test_notebook_runs(path, tmp_path, monkeypatch):
-    monkeypatch.setenv("JAXGEN_SMALL", "1")
+    monkeypatch.setenv("JAXGEN_SMALL", "1")  # the small CPU config
+    monkeypatch.setenv("JAXGEN_NOTEBOOK_TEST", "1")
     nb = nbformat.read(path, as_version=4)
     NotebookClient(nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute()
     outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])]
