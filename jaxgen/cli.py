@@ -1,5 +1,5 @@
 """Command line: ``jaxgen train|sweep ALGO …``, ``jaxgen eval|sample|render|inspect RUN_DIR …``,
-``jaxgen data prepare mnist``.
+``jaxgen data prepare mnist``, ``jaxgen bench``.
 
 Thin: every command is generated from :mod:`jaxgen.registry` in one loop. ``train`` and
 ``sweep`` get every config field as an option (dotted for nested parts), the algorithm's
@@ -112,6 +112,21 @@ def cmd_data(args) -> int:
     return 0
 
 
+def cmd_bench(args) -> int:
+    from jaxgen import bench
+    from jaxgen.core.fit import split_list
+
+    algos = split_list(args.algos, str, "algos") if args.algos else None
+    seeds = split_list(args.seeds, int, "seeds") if args.seeds else None
+    bench.cases(args.suite, algos)  # bad names / suites are refused before anything compiles
+    doc = bench.run(args.suite, algos, seeds, args.repeats, log=lambda line: print(line, file=sys.stderr, flush=True))
+    print(bench.title(doc))
+    print(bench.table(doc, markdown=args.markdown))
+    if args.json:
+        print(f"wrote {bench.write_json(doc, args.json)}")
+    return 0
+
+
 class _Parser(argparse.ArgumentParser):
     """argparse with one-sentence errors (``jaxgen ...: error: argument --x: ...``, exit 2), no usage dump."""
 
@@ -148,6 +163,19 @@ def build_parser() -> argparse.ArgumentParser:
     prep.add_argument("--idx-dir", default=None, help="directory holding MNIST IDX files (gzip or raw)")
     prep.add_argument("--data-dir", default=None, help="TFDS data directory")
     prep.set_defaults(func=cmd_data)
+    b = sub.add_parser("bench", help="time every family's compiled training on this machine (steps/s, compile apart)",
+                       description="Times the compiled training of every registered family (or --algos) on the current "
+                                   "backend: compile time apart, median of repeats, units/s and seed scaling.")
+    b.add_argument("--suite", default="quick", choices=("quick", "full"),
+                   help="quick: one small config per family (about 2 minutes on a 2-core CPU); full: benchmarks/RESULTS.md's")
+    b.add_argument("--quick", dest="suite", action="store_const", const="quick", help="the same as --suite quick")
+    b.add_argument("--full", dest="suite", action="store_const", const="full", help="the same as --suite full")
+    b.add_argument("--algos", default=None, help="comma-separated algorithms (default: all with a config in the suite)")
+    b.add_argument("--seeds", default=None, help="comma-separated seed counts vmapped in one program (default quick 1,8; full 1,8,64)")
+    b.add_argument("--repeats", type=int, default=None, help="timed calls per measurement (default quick 3, full 5)")
+    b.add_argument("--json", default=None, metavar="FILE", help="also write the table and the machine description as JSON")
+    b.add_argument("--markdown", action="store_true", help="print the table as Markdown")
+    b.set_defaults(func=cmd_bench)
     return p
 
 

@@ -47,6 +47,8 @@ class Algorithm:
       default_preset: the preset used when none is named (None: the config's defaults).
       fixed: config fields this entry fixes (e.g. ``{"model": "vae"}`` of the VAE entry).
       example: an example command line (shown in ``--help``).
+      bench: ``{suite: [config overrides, ...]}`` that ``jaxgen bench --suite SUITE`` times
+        (:mod:`jaxgen.bench`; ``quick``: one small config per family, ``full``: RESULTS.md's).
     """
 
     name: str
@@ -58,6 +60,7 @@ class Algorithm:
     default_preset: str | None = None
     fixed: Mapping[str, Any] = dataclasses.field(default_factory=dict)
     example: str = ""
+    bench: Mapping[str, Any] = dataclasses.field(default_factory=dict)
 
     @property
     def mod(self):
@@ -151,27 +154,36 @@ _AE = "jaxgen.generative.autoencoder"
 for _name, _what in (("vae", "variational autoencoder"), ("ae", "autoencoder (under- or over-complete)"),
                      ("dae", "denoising autoencoder")):
     register(Algorithm(_name, _AE, f"{_AE}:AEConfig", "jaxgen.generative.ae_fit:FAMILY", f"{_what} on MNIST",
-                       fixed={"model": _name}, example=f"jaxgen train {_name} --arch conv --latent 16 --epochs 20"))
+                       fixed={"model": _name}, example=f"jaxgen train {_name} --arch conv --latent 16 --epochs 20",
+                       bench={"quick": [{"arch": "mlp", "latent": 16, "epochs": 1}] if _name == "vae" else [],
+                              "full": [{"arch": "mlp", "latent": 16, "epochs": 5}]
+                              + ([{"arch": "conv", "latent": 16, "epochs": 1}] if _name == "vae" else [])}))
 
 register(Algorithm("gan", "jaxgen.generative.gan", "jaxgen.generative.gan:GANConfig", "jaxgen.generative.gan_fit:FAMILY",
                    "GANs on MNIST or 64x64 RGB images (MLP/DCGAN, BCE/WGAN/WGAN-GP/hinge, SN, conditional, InfoGAN)",
-                   example="jaxgen train gan --arch dcgan --loss wgan-gp --sn --epochs 20"))
+                   example="jaxgen train gan --arch dcgan --loss wgan-gp --sn --epochs 20",
+                   bench={"quick": [{"arch": "mlp", "epochs": 1}],
+                          "full": [{"arch": "mlp", "epochs": 5}, {"arch": "dcgan", "epochs": 1}]}))
 
 register(Algorithm("tabular", "jaxgen.rl.tabular", "jaxgen.rl.tabular:QLearningConfig", "jaxgen.rl.tabular_fit:FAMILY",
                    "tabular Q-learning, value or policy iteration (line world, FrozenLake)",
-                   example="jaxgen train tabular --method value-iteration --env LineWorld"))
+                   example="jaxgen train tabular --method value-iteration --env LineWorld",
+                   bench={"quick": [{"total_steps": 20_000}], "full": [{"total_steps": 100_000}]}))
 
 register(Algorithm("dqn", "jaxgen.rl.dqn", "jaxgen.rl.dqn:DQNConfig", "jaxgen.rl.fit:DQN_FAMILY",
                    "DQN on a discrete gymnax environment", presets="jaxgen.rl.dqn_fit:PRESETS",
-                   default_preset="cartpole", example="jaxgen train dqn --env CartPole-v1 --threshold 475"))
+                   default_preset="cartpole", example="jaxgen train dqn --env CartPole-v1 --threshold 475",
+                   bench={"quick": [{"total_steps": 20_000}], "full": [{}]}))
 
 register(Algorithm("ppo", "jaxgen.rl.ppo", "jaxgen.rl.ppo:PPOConfig", "jaxgen.rl.fit:PG_FAMILY",
                    "PPO (clipped) on a discrete or continuous gymnax environment", presets="jaxgen.rl.ppo:PRESETS",
-                   default_preset="cartpole", example="jaxgen train ppo --env CartPole-v1 --threshold 475"))
+                   default_preset="cartpole", example="jaxgen train ppo --env CartPole-v1 --threshold 475",
+                   bench={"quick": [{"total_steps": 100_000}], "full": [{}]}))
 
 register(Algorithm("reinforce", "jaxgen.rl.reinforce", "jaxgen.rl.reinforce:ReinforceConfig",
                    "jaxgen.rl.fit:REINFORCE_FAMILY", "REINFORCE with Monte Carlo returns",
-                   example="jaxgen train reinforce --env CartPole-v1 --threshold 475"))
+                   example="jaxgen train reinforce --env CartPole-v1 --threshold 475",
+                   bench={"quick": [{"num_updates": 50}], "full": [{}]}))
 
 
 def algorithm_of(config) -> Algorithm:

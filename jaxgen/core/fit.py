@@ -291,6 +291,12 @@ class Family:
         trainer = algo.mod.make_trainer(config)
         return Job(trainer, curves=self.summary or ("loss",), title=f"{algo.name}")
 
+    def bench_trainer(self, algo, config) -> tuple[Trainer, int, str]:
+        """``(trainer, units one step does, unit name)`` that ``jaxgen bench`` times (no
+        downloads: generative families read the MNIST sample shipped with jaxgen). Default: the
+        module's trainer, counted in steps."""
+        return algo.mod.make_trainer(config), 1, "steps"
+
     def train(self, algo, config, args, run_dir: Path, resume: bool) -> dict:
         return fit(self.job(algo, config, args), seed=args.seed, run_dir=run_dir, resume=resume,
                    chunk_steps=args.chunk_steps, mode=args.mode, progress=not args.no_progress)

@@ -187,6 +187,12 @@ class AEFamily(F.Family):
                          f"{t.get('iwae', float('nan')):>6.2f}  {t['recon_bce']:>8.2f}")
         return lines
 
+    def bench_trainer(self, algo, config):
+        from jaxgen.data.mnist import load_mnist
+
+        trainer = ae.make_trainer(config, {"images": load_mnist("train", "bundled").images})
+        return trainer, config.batch_size, "samples"
+
     def sweep(self, algo, config, args) -> list[str]:
         import itertools
 

@@ -213,6 +213,12 @@ class GANFamily(F.Family):
     def report(self, algo, out: dict) -> list[str]:
         return super().report(algo, out) + [f"   plots and logs in {out['run_dir']}"]
 
+    def bench_trainer(self, algo, config):
+        from jaxgen.data.mnist import load_mnist
+
+        trainer = gan.make_trainer(config, {"images": load_mnist("train", "bundled").images})
+        return trainer, config.batch_size * config.n_critic, "samples"
+
     def sweep(self, algo, config, args) -> list[str]:
         from jaxgen.core.sweep import sweep
 

@@ -98,6 +98,9 @@ class RLFamily(F.Family):
                      title=f"{algo.name.upper()} {config.env}", unit="env_steps", per_step=per,
                      chunk_steps=max(1, trainer.num_steps // self.chunks), mode="scan")
 
+    def bench_trainer(self, algo, config):
+        return algo.mod.make_trainer(config), self.per_iteration(config), "env_steps"
+
     def report(self, algo, out: dict) -> list[str]:
         lines = super().report(algo, out)
         if out.get("threshold") is not None:

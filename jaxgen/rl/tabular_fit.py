@@ -25,6 +25,11 @@ class TabularFamily(F.Family):
     def label(self, algo, config) -> str:
         return f"{config.env}, gamma {config.gamma}"
 
+    def bench_trainer(self, algo, config):
+        from jaxgen.rl import tabular
+
+        return tabular.make_trainer(config), config.num_envs, "env_steps"
+
     def train(self, algo, config, args, run_dir, resume) -> dict:
         """The Q table of ``args.method`` (mean over ``args.runs`` vmapped Q-learning runs)."""
         from jaxgen.rl import envs, tabular

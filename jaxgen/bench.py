@@ -1,0 +1,153 @@
+"""``jaxgen bench``: the steps/s table of every registered family's compiled training on the
+machine it runs on.
+
+Each registry entry names its benchmark configs per suite (``Algorithm.bench``: ``{"quick":
+[overrides, ...], "full": [...]}``, overrides on the entry's default preset); its family's
+:meth:`~jaxgen.core.fit.Family.bench_trainer` turns a config into the
+:class:`~jaxgen.core.train.Trainer` to time and the units one step does (env steps for RL,
+training samples for the generative models). Each (config, seed count) is measured as:
+
+* the whole run, all seeds vmapped, as ONE jitted program (``make_train`` of the vmapped
+  trainer, as :func:`jaxgen.core.sweep.sweep` builds it, without the chunked runner's host
+  work): ``compile_s`` is its ``lower + compile``; ``run_s`` the median of ``repeats`` calls
+  after one untimed call (``spread`` = (max - min) / median of those);
+* ``per_s`` = units of all seeds / run_s; ``vs_1_seed`` = per_s / the 1-seed row's per_s
+  (how much throughput vmapping buys; ``n`` seeds at perfect scaling give ``n``).
+
+The quick suite (one small config per family, 1 and 8 seeds) runs in about two minutes on a
+2-core CPU; the full suite is what ``benchmarks/RESULTS.md`` reports (1, 8, 64 seeds). The
+peer comparisons (PyTorch, Stable-Baselines3, PureJaxRL, rejax) stay in ``benchmarks/``,
+timed with the same :mod:`jaxgen.core.timing`.
+"""
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import platform
+from pathlib import Path
+from typing import Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jaxgen import registry
+from jaxgen.core import config as C
+from jaxgen.core import timing
+from jaxgen.core.errors import ConfigError
+
+SUITES = ("quick", "full")
+DEFAULT_SEEDS = {"quick": (1, 8), "full": (1, 8, 64)}
+DEFAULT_REPEATS = {"quick": 3, "full": 5}
+HEADERS = ("algo", "config", "seeds", "steps", "unit", "compile_s", "run_s", "spread", "per_s", "vs_1_seed")
+
+
+def cases(suite: str, algos: Sequence[str] | None = None) -> list[tuple]:
+    """``[(algorithm, overrides, config)]`` of ``suite``: every registered entry with configs in
+    it, or those named in ``algos`` (each must have some)."""
+    if suite not in SUITES:
+        raise ConfigError(f"--suite={suite!r} is not a suite; accepted: {', '.join(SUITES)}.")
+    names = list(algos) if algos else [n for n in registry.REGISTRY if registry.get(n).bench.get(suite)]
+    out = []
+    for name in names:
+        algo = registry.get(name)
+        entries = algo.bench.get(suite) or []
+        if not entries:
+            having = [n for n in registry.REGISTRY if registry.get(n).bench.get(suite)]
+            raise ConfigError(f"{name} has no {suite} benchmark config; algorithms with one: {', '.join(having)}.")
+        for over in entries:
+            cfg = algo.validate(C.replace(algo.preset(), {**algo.fixed, **over}))
+            out.append((algo, dict(over), cfg))
+    return out
+
+
+def measure(trainer, seeds: int, repeats: int) -> dict:
+    """Compile and run seconds of ``trainer``'s whole run with ``seeds`` runs vmapped (see the
+    module docstring): ``{compile_s, run_s, spread, times}``."""
+    from jaxgen.core.sweep import grid_runs, vmap_trainer
+    from jaxgen.core.train import make_train
+
+    keys, hp, _ = grid_runs(trainer.config, list(range(seeds)), {})
+    train = jax.jit(make_train(vmap_trainer(trainer, keys, hp)))
+    key = jnp.zeros((2,), jnp.uint32)  # unused: the vmapped init holds the runs' own keys
+    compiled, compile_s = timing.timed(lambda: train.lower(key).compile())
+    stats = timing.repeat(lambda: jax.block_until_ready(compiled(key)), repeats=repeats, warmup=1)
+    return {"compile_s": compile_s, "run_s": stats.median, "spread": stats.spread, "times": list(stats.times)}
+
+
+def describe(over: dict) -> str:
+    return " ".join(f"{k}={v}" for k, v in over.items()) or "defaults"
+
+
+def run(suite: str = "quick", algos: Sequence[str] | None = None, seeds: Sequence[int] | None = None,
+        repeats: int | None = None, log=print) -> dict:
+    """Measure every case of ``suite`` at every seed count; returns the JSON document
+    (machine description + ``rows``). ``log`` gets one line per measurement as it finishes."""
+    seeds = tuple(seeds or DEFAULT_SEEDS.get(suite, (1,)))
+    if any(s < 1 for s in seeds):
+        raise ConfigError(f"--seeds={','.join(map(str, seeds))} is not accepted; accepted: whole numbers >= 1.")
+    repeats = DEFAULT_REPEATS.get(suite, 3) if repeats is None else repeats
+    if repeats < 1:
+        raise ConfigError(f"--repeats={repeats} is out of range; accepted: a whole number >= 1.")
+    todo = cases(suite, algos)
+    doc = machine()
+    doc.update(suite=suite, repeats=repeats, seeds=list(seeds), rows=[])
+    for algo, over, cfg in todo:
+        trainer, per_step, unit = algo.fam.bench_trainer(algo, cfg)
+        base = None
+        for s in seeds:
+            m = measure(trainer, s, repeats)
+            units = trainer.num_steps * per_step * s
+            per_s = units / m["run_s"] if m["run_s"] > 0 else float("nan")
+            base = per_s if s == seeds[0] and s == 1 else base
+            row = {"algo": algo.name, "config": describe(over), "seeds": s, "steps": trainer.num_steps, "unit": unit,
+                   "units": units, **m, "per_s": per_s, "vs_1_seed": per_s / base if base else None}
+            doc["rows"].append(row)
+            log(f"  {algo.name} [{row['config']}] seeds {s}: compile {m['compile_s']:.1f}s, run {m['run_s']:.3f}s, "
+                f"{per_s:,.0f} {unit}/s")
+    return doc
+
+
+def machine() -> dict:
+    """The facts that make figures from different machines comparable."""
+    import jaxlib
+
+    import jaxgen
+
+    dev = jax.devices()[0]
+    return {"date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
+            "jaxgen": jaxgen.__version__, "jax": jax.__version__, "jaxlib": jaxlib.__version__,
+            "backend": jax.default_backend(), "device_kind": dev.device_kind, "device_count": jax.device_count(),
+            "cpu": timing.cpu_model(), "cores": timing.core_count(), "python": platform.python_version(),
+            "load_average": timing.load_average(), "xla_flags": os.environ.get("XLA_FLAGS", "")}
+
+
+def table(doc: dict, markdown: bool = False) -> str:
+    """The rows of :func:`run` as an aligned text (or Markdown) table."""
+    rows = [[r["algo"], r["config"], r["seeds"], r["steps"], r["unit"], r["compile_s"], r["run_s"],
+             f"{100 * r['spread']:.0f} %", r["per_s"], None if r["vs_1_seed"] is None else f"{r['vs_1_seed']:.2f}x"]
+            for r in doc["rows"]]
+    heads = list(HEADERS)
+    heads[8] = "units/s (all seeds)"
+    return (timing.markdown_table if markdown else timing.text_table)(heads, rows)
+
+
+def title(doc: dict) -> str:
+    return (f"jaxgen {doc['jaxgen']} bench --suite {doc['suite']}: {doc['date']} | {doc['backend']} "
+            f"({doc['device_kind']}, {doc['device_count']} device(s)) | CPU {doc['cpu']}, {doc['cores']} cores | "
+            f"jax {doc['jax']}, jaxlib {doc['jaxlib']} | load average {doc['load_average']} | median of "
+            f"{doc['repeats']} repeats after one untimed call, compile apart")
+
+
+def write_json(doc: dict, path: str | Path) -> Path:
+    path = Path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(doc, indent=2, default=float))
+    except OSError as e:
+        raise ConfigError(f"--json={str(path)!r} cannot be written ({e.strerror}); give a writable file path.") from None
+    return path
+
+
+__all__ = ["SUITES", "cases", "measure", "run", "machine", "table", "title", "write_json"]

@@ -1,0 +1,59 @@
+"""jaxgen bench: the JSON document's fields on a tiny config (no timing assertions)."""
+import dataclasses
+import json
+
+import pytest
+
+from jaxgen import bench, cli, registry
+
+TINY_PPO = {"num_envs": 2, "rollout_len": 8, "total_steps": 64, "update_epochs": 1, "num_minibatches": 1,
+            "policy.hidden": (8,)}
+
+
+@pytest.fixture
+def tiny_ppo_bench():
+    algo = registry.get("ppo")
+    registry.register(dataclasses.replace(algo, bench={"quick": [TINY_PPO]}), replace=True)
+    yield
+    registry.register(algo, replace=True)
+
+
+def test_bench_quick_writes_the_table_and_json(tiny_ppo_bench, tmp_path, capsys):
+    path = tmp_path / "bench.json"
+    assert cli.main(["bench", "--quick", "--algos", "ppo", "--seeds", "1,2", "--repeats", "1", "--json", str(path)]) == 0
+    doc = json.loads(path.read_text())
+    for key in ("jax", "jaxlib", "backend", "device_kind", "cores", "date", "suite", "rows"):
+        assert key in doc, key
+    assert doc["suite"] == "quick" and doc["backend"] == "cpu" and doc["cores"] >= 1
+    rows = doc["rows"]
+    assert [r["seeds"] for r in rows] == [1, 2] and {r["algo"] for r in rows} == {"ppo"}
+    for r in rows:
+        assert r["unit"] == "env_steps" and r["steps"] == 4  # 64 env steps / (2 envs x 8 steps)
+        assert r["units"] == 64 * r["seeds"]
+        assert len(r["times"]) == 1 and r["run_s"] > 0 and r["compile_s"] > 0
+        assert r["per_s"] == pytest.approx(r["units"] / r["run_s"])
+    assert rows[0]["vs_1_seed"] == pytest.approx(1.0)
+    out = capsys.readouterr().out
+    assert "compile_s" in out and "ppo" in out and "backend" not in out.splitlines()[1]
+
+
+@pytest.mark.parametrize("argv, words", [
+    (["bench", "--algos", "nope"], "unknown algorithm 'nope'"),
+    (["bench", "--algos", "ae"], "ae has no quick benchmark config"),
+    (["bench", "--seeds", "0"], "--seeds=0 is not accepted"),
+    (["bench", "--repeats", "0", "--algos", "tabular"], "--repeats=0 is out of range"),
+])
+def test_bench_bad_input_is_one_sentence(argv, words, capsys):
+    assert cli.main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert words in err and len(err.splitlines()) == 1
+
+
+def test_every_registered_family_has_a_quick_config():
+    fams = {}
+    for name in registry.REGISTRY:
+        algo = registry.get(name)
+        fams.setdefault(id(algo.fam), []).append(algo)
+    for algos in fams.values():
+        assert any(a.bench.get("quick") for a in algos), [a.name for a in algos]
+    assert bench.cases("quick")  # every quick config validates
