@@ -24,3 +24,14 @@ def mnist_test_small():
 
     s = load_mnist("test", "bundled")
     return np.asarray(s.images[:500]), np.asarray(s.labels[:500])
+
+
+def pytest_collection_modifyitems(config, items):
+    """Under ``pytest -n N --dist loadgroup`` (pyproject's addopts): the tests of one file run on
+    one worker (its module-scoped fixtures, e.g. a trained model shared by several tests, are
+    built once), except the notebooks, each of which is a group of its own (they are the
+    longest tests and independent)."""
+    for item in items:
+        path = Path(str(item.fspath))
+        group = f"{path.stem}[{item.callspec.id}]" if path.name == "test_notebooks.py" and hasattr(item, "callspec") else str(path)
+        item.add_marker(pytest.mark.xdist_group(group))
