@@ -1,8 +1,21 @@
 import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import numpy as np
 import pytest
+
+# One persistent XLA compilation cache for the whole test session, shared by the xdist workers
+# and the notebook kernels (they inherit the environment): many tests build the same programs
+# (the default PPO / DQN runs, a GAN step with and without a traced weight), and a hit loads the
+# executable instead of compiling it again. Set before anything imports jax; removed at the end.
+_RUN = os.environ.get("PYTEST_XDIST_TESTRUNUID") or f"p{os.getpid()}"
+CACHE_DIR = Path(tempfile.gettempdir()) / f"jaxgen-test-xla-cache-{_RUN}"
+if "JAX_COMPILATION_CACHE_DIR" not in os.environ:
+    os.environ["JAX_COMPILATION_CACHE_DIR"] = str(CACHE_DIR)
+    os.environ["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"] = "0"
+    os.environ["JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES"] = "0"
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = ROOT.parent / "shared" / "data"
@@ -35,3 +48,8 @@ def pytest_collection_modifyitems(config, items):
         path = Path(str(item.fspath))
         group = f"{path.stem}[{item.callspec.id}]" if path.name == "test_notebooks.py" and hasattr(item, "callspec") else str(path)
         item.add_marker(pytest.mark.xdist_group(group))
+
+
+def pytest_sessionfinish(session, exitstatus):
+    if not hasattr(session.config, "workerinput"):  # the controller (or a run without xdist)
+        shutil.rmtree(CACHE_DIR, ignore_errors=True)
