@@ -45,6 +45,9 @@ def _algo_parser(sub, algo, command: str):
         p.add_argument("--preset", choices=tuple(algo.preset_map), default=None,
                        help=f"base config before the options above (default {algo.default_preset})")
     algo.fam.add_args(p, command)
+    from jaxgen.core import distributed
+
+    distributed.add_args(p)
     if command == "train" and algo.fam.run_args:
         add_run_args(p, algo.fam.chunk_help)
     elif command == "train":
@@ -52,6 +55,14 @@ def _algo_parser(sub, algo, command: str):
     else:
         add_sweep_args(p)
     p.set_defaults(func=cmd_train if command == "train" else cmd_sweep, algo=algo.name)
+
+
+def _say(line: str) -> None:
+    """Print on process 0 only (every process of a distributed run executes the command)."""
+    from jaxgen.core import distributed
+
+    if distributed.is_main():
+        print(line)
 
 
 def cmd_train(args) -> int:
@@ -64,12 +75,14 @@ def cmd_train(args) -> int:
     outs = []
     for cfg in configs:
         run_dir = base / fam.run_name(algo, cfg) if len(configs) > 1 else base
-        print(f"== {fam.label(algo, cfg)}" + (f": {run_dir}" if fam.run_args else ""))
+        _say(f"== {fam.label(algo, cfg)}" + (f": {run_dir}" if fam.run_args else ""))
         out = fam.train(algo, cfg, args, run_dir, resume)
         outs.append(out)
+        if "process" in out:  # a process other than 0 of a distributed run: process 0 reports
+            continue
         for line in fam.report(algo, out):
             print(line)
-    for line in fam.compare(algo, outs) if len(outs) > 1 else ():
+    for line in fam.compare(algo, outs) if len(outs) > 1 and "process" not in outs[0] else ():
         print(line)
     return 0
 
@@ -79,7 +92,7 @@ def cmd_sweep(args) -> int:
     fam = algo.fam
     cfg = fam.configs(algo, args)[0]
     for line in fam.sweep(algo, cfg, args):
-        print(line)
+        _say(line)
     return 0
 
 
@@ -200,6 +213,10 @@ def main(argv=None) -> int:
     except SystemExit as e:  # argparse: --help (0) or a refused option (2, one line already printed)
         return e.code if isinstance(e.code, int) else 2
     try:
+        if getattr(args, "distributed", None) is not None:
+            from jaxgen.core import distributed
+
+            distributed.from_args(args)
         return args.func(args)
     except JaxgenError as e:
         print(f"jaxgen: error: {e}", file=sys.stderr)

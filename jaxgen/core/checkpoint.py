@@ -37,6 +37,7 @@ import orbax.checkpoint as ocp
 from flax import serialization
 
 from jaxgen.core import config as cfgmod
+from jaxgen.core import distributed
 from jaxgen.core.errors import BusyError, CheckpointError, ConfigError
 
 CONFIG_FILE = "config.json"
@@ -56,6 +57,9 @@ def lock(run_dir: str | os.PathLike) -> Iterator[None]:
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     key = str(run_dir.resolve())
+    if not distributed.is_main():  # a multi-process run: process 0 holds the lock for all
+        yield
+        return
     if key in _HELD:
         _HELD[key][1] += 1
         try:
@@ -201,7 +205,11 @@ class Checkpointer:
         )
 
     def save(self, step: int, state: Any) -> None:
-        tree = serialization.to_state_dict(jax.device_get(state))
+        """Save ``state`` as step ``step`` (several processes: every one calls this; each writes its shards)."""
+        if _global(state):
+            tree = serialization.to_state_dict(state)
+        else:
+            tree = serialization.to_state_dict(jax.device_get(state))
         self._mngr.save(int(step), args=ocp.args.StandardSave(tree), force=True)
         self._mngr.wait_until_finished()
 
@@ -236,8 +244,26 @@ class Checkpointer:
             if check_marker and not self.committed(s):
                 passed.append((s, "incomplete (no commit marker: its save was cut short)"))
                 continue
+            if _global(template):  # several processes: each reads its own shards, into the template's shardings
+                try:
+                    tree = self._mngr.restore(s, args=ocp.args.StandardRestore(_abstract(target)))
+                except Exception as e:  # noqa: BLE001
+                    _quiet_closed_loop_callbacks()
+                    if self.committed(s) and (self.dir / str(s)).is_dir() and "shape" in str(e).lower():
+                        raise CheckpointError(f"checkpoint {self.dir / str(s)} does not fit this config's state "
+                                              f"({type(e).__name__}); resume with the options it was written with.") from None
+                    passed.append((s, f"damaged or incomplete ({type(e).__name__})"))
+                    continue
+                if passed and distributed.is_main():
+                    report(self._passed_over(passed, s))
+                return serialization.from_state_dict(template, tree)
             try:
-                stored = self._mngr.restore(s, args=ocp.args.StandardRestore())
+                try:
+                    stored = self._mngr.restore(s, args=ocp.args.StandardRestore())
+                except ValueError as e:  # saved by several processes: read every array whole, as numpy
+                    if "topology" not in str(e).lower():
+                        raise
+                    stored = self._mngr.restore(s, args=ocp.args.StandardRestore(_host_target(self.dir / str(s))))
             except Exception as e:  # noqa: BLE001 - orbax raises many types for a damaged or incomplete checkpoint
                 _quiet_closed_loop_callbacks()
                 passed.append((s, f"damaged or incomplete ({type(e).__name__})"))
@@ -278,6 +304,32 @@ class Checkpointer:
 
     def close(self) -> None:
         self._mngr.close()
+
+
+def _global(tree) -> bool:
+    """Whether some leaf of ``tree`` is an array split over (or replicated across) several processes."""
+    return any(isinstance(x, jax.Array) and not x.is_fully_addressable for x in jax.tree_util.tree_leaves(tree))
+
+
+def _abstract(tree):
+    """The restore target of a multi-process state: shape, dtype and sharding of each array leaf."""
+    return jax.tree_util.tree_map(
+        lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=x.sharding) if isinstance(x, jax.Array) else x, tree)
+
+
+def _host_target(step_dir: Path):
+    """A restore target that reads every array of the checkpoint in ``step_dir`` whole into host
+    memory (numpy), whatever devices wrote it: a run saved by several processes loads in one."""
+    with ocp.StandardCheckpointer() as c:
+        meta = c.metadata(step_dir / "default")
+    tree = getattr(meta, "item_metadata", meta)
+    tree = getattr(tree, "tree", tree)
+
+    def leaf(m):
+        shape, dtype = getattr(m, "shape", None), getattr(m, "dtype", None)
+        return m if shape is None or dtype is None else np.zeros(shape, dtype)
+
+    return jax.tree_util.tree_map(leaf, tree)
 
 
 def _match(target: Any, stored: Any, path: tuple) -> Any:

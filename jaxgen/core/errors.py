@@ -43,3 +43,8 @@ def choice(name: str, value, accepted) -> None:
         raise ConfigError(
             f"{name}={value!r} is not accepted; choose one of: {', '.join(map(repr, accepted))}."
         )
+
+
+class DistributedError(JaxgenError, RuntimeError):
+    """A multi-process run cannot start or continue: the coordinator cannot be reached within
+    the stated timeout, or the processes disagree (e.g. a run saved by N processes resumed by M)."""

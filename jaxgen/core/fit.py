@@ -47,7 +47,7 @@ import numpy as np
 
 from jaxgen.core import checkpoint as ckpt
 from jaxgen.core import config as C
-from jaxgen.core import memory, plotting, runner
+from jaxgen.core import distributed, memory, plotting, runner
 from jaxgen.core.cli_options import overrides
 from jaxgen.core.errors import ConfigError
 from jaxgen.core.runner import RunResult
@@ -112,24 +112,59 @@ def _jsonable(tree: dict) -> dict:
 
 def fit(job: Job, *, seed: int = 0, run_dir: str | Path | None = None, resume: bool = False,
         chunk_steps: int | None = None, mode: str = "auto", progress: bool = True, hparams: dict | None = None,
-        checkpoint_every: int | None = None) -> dict:
-    """Train ``job`` (one seed) and return its results (see the module docstring)."""
+        checkpoint_every: int | None = None, data_parallel: bool | None = None) -> dict:
+    """Train ``job`` (one seed) and return its results (see the module docstring).
+
+    ``data_parallel`` (default: when several processes run, :mod:`jaxgen.core.distributed`):
+    the state and data are replicated over one mesh of all devices and every minibatch is
+    split over them (:func:`jaxgen.core.runner.run`'s ``mesh``). With several processes, each
+    runs this same call; process 0 alone runs ``finish`` (on its own copy of the final state)
+    and writes the plots and ``results.json``; the others return the training results
+    (``final``, ``timings``, ``state``) without ``finish``'s, once process 0 is done."""
     run_dir = Path(run_dir) if run_dir is not None else None
     est = runner.preflight(job.trainer, seed, hparams, job.memory_extra)  # before anything is written
     if resume and run_dir is not None:
         ckpt.read_config(run_dir)  # "not a jaxgen run directory", before anything is written there
     if run_dir is None:
-        return _fit(job, seed, None, resume, chunk_steps, mode, progress, hparams, checkpoint_every, est)
+        return _fit(job, seed, None, resume, chunk_steps, mode, progress, hparams, checkpoint_every, est, data_parallel)
     with ckpt.lock(run_dir):
-        return _fit(job, seed, run_dir, resume, chunk_steps, mode, progress, hparams, checkpoint_every, est)
+        return _fit(job, seed, run_dir, resume, chunk_steps, mode, progress, hparams, checkpoint_every, est,
+                    data_parallel)
 
 
-def _fit(job: Job, seed, run_dir, resume, chunk_steps, mode, progress, hparams, checkpoint_every, est) -> dict:
+def _fit(job: Job, seed, run_dir, resume, chunk_steps, mode, progress, hparams, checkpoint_every, est,
+         data_parallel=None) -> dict:
     mode = job.mode if mode == "auto" and job.mode else mode
+    if data_parallel is None:
+        data_parallel = distributed.is_multiprocess()
+    from jaxgen.core.sharding import device_mesh
+
     res = runner.run(job.trainer, seed, run_dir=run_dir, chunk_steps=chunk_steps or job.chunk_steps, resume=resume,
                      hooks=list(job.hooks), mode=mode, progress=progress, hparams=hparams,
                      checkpoint_every=checkpoint_every or job.checkpoint_every, check_memory=est or False,
-                     memory_extra=job.memory_extra)
+                     memory_extra=job.memory_extra, mesh=device_mesh() if data_parallel else None)
+    if distributed.is_multiprocess():
+        try:
+            return _finish_main(job, res, seed, run_dir, resume)
+        finally:
+            distributed.barrier("jaxgen-fit-finished")  # the others wait for process 0's host work
+    return _finish(job, res, seed, run_dir, resume)
+
+
+def _finish_main(job: Job, res, seed, run_dir, resume) -> dict:
+    """Several processes: ``finish`` and the files on process 0, on its own copy of the state."""
+    local = dataclasses.replace(res, state=distributed.local_copy(res.state))
+    if distributed.is_main():
+        out = _finish(job, local, seed, run_dir, resume)
+        return {**out, "state": res.state}
+    t = res.timings
+    return {"config": C.to_dict(job.trainer.config) if job.trainer.config is not None else {}, "seed": seed,
+            "final": dict(res.history[-1]) if res.history else {}, "history": res.history, "state": res.state,
+            "timings": {k: t[k] for k in ("compile_s", "run_s", "host_s", "mode", "steps", "start_step")},
+            "run_dir": str(run_dir) if run_dir else None, "process": distributed.process_index()}
+
+
+def _finish(job: Job, res, seed, run_dir, resume) -> dict:
     t = res.timings
     n = job.trainer.num_steps
     if resume and run_dir is not None and t["steps"] == 0 and runner.step_of(res.state) >= n:
@@ -219,7 +254,8 @@ def run_dir_for(args, name: str) -> tuple[Path, bool]:
         return Path(args.resume), True
     if getattr(args, "run_dir", None):
         return Path(args.run_dir), False
-    return Path("runs") / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}", False
+    now = int(distributed.agree(int(time.time())))  # several processes: process 0's clock names the one directory
+    return Path("runs") / f"{name}-{time.strftime('%Y%m%d-%H%M%S', time.localtime(now))}", False
 
 
 def _fmt(v) -> str:

@@ -50,6 +50,7 @@ Chunk execution modes (measured, see benchmarks/RESULTS.md):
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import os
@@ -65,9 +66,9 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxgen.core import checkpoint as ckpt
-from jaxgen.core import memory
+from jaxgen.core import distributed, memory
 from jaxgen.core.config import hparams as default_hparams
-from jaxgen.core.errors import CheckpointError, ConfigError, DivergenceError, JaxgenError
+from jaxgen.core.errors import CheckpointError, ConfigError, DistributedError, DivergenceError, JaxgenError
 from jaxgen.core.train import Phase, Trainer, as_key, scan_steps
 
 MODES = ("auto", "scan", "loop")
@@ -202,10 +203,12 @@ def _choose(step: Callable, data, state, probe_steps: int) -> tuple[str, float, 
         return "scan", 0.0, {}, _Chunker(step, data, "scan")
     chunkers = {"loop": _Chunker(step, data, "loop")}
     compile_s, t_loop = _probe(chunkers["loop"], state, probe_steps)
+    t_loop = float(distributed.agree(t_loop))  # several processes: process 0's timings decide for all
     times = {"loop": t_loop}
     if t_loop < HEAVY_STEP_S:
         chunkers["scan"] = _Chunker(step, data, "scan")
-        c, times["scan"] = _probe(chunkers["scan"], state, probe_steps)
+        c, t_scan = _probe(chunkers["scan"], state, probe_steps)
+        times["scan"] = float(distributed.agree(t_scan))
         compile_s += c
     best = min(times, key=times.get)
     return best, compile_s, times, chunkers[best]
@@ -266,9 +269,9 @@ class _StateGuard:
         idx = [i for i, (_, x) in enumerate(flat) if _is_float_array(x)]
         kinds = (0,) * len(idx)
         if idx:
-            start = np.asarray(jax.device_get(_LEAF_PROBE(kinds, tuple(flat[i][1] for i in idx))))
+            start = np.asarray(distributed.to_host(_LEAF_PROBE(kinds, tuple(flat[i][1] for i in idx))))
             if np.isnan(start).any():  # some leaf not finite at the start: which, and is it NaN or inf?
-                nan = [bool(np.isnan(np.asarray(jax.device_get(flat[i][1]))).any()) if np.isnan(v) else False
+                nan = [bool(np.isnan(np.asarray(distributed.to_host(flat[i][1]))).any()) if np.isnan(v) else False
                        for i, v in zip(idx, start)]
                 kinds = tuple(int(bool(np.isnan(v))) for v, bad in zip(start, nan) if not bad)
                 idx = [i for i, bad in zip(idx, nan) if not bad]
@@ -286,19 +289,23 @@ class _StateGuard:
         """The path (``params/Dense_0/kernel``) of the first leaf gone non-finite, or None."""
         if probe is None:
             return None
-        hit = np.flatnonzero(np.isnan(np.asarray(jax.device_get(probe))))
+        hit = np.flatnonzero(np.isnan(np.asarray(distributed.to_host(probe))))
         return self.paths[hit[0]] if len(hit) else None
 
 
 def _host_means(metrics: dict) -> dict:
     """Chunk means over the step axis: a float per metric (or a list, for vmapped runs)."""
-    means = jax.device_get(jax.tree_util.tree_map(lambda x: jnp.mean(x, axis=0), metrics))
+    means = distributed.to_host(jax.tree_util.tree_map(lambda x: jnp.mean(x, axis=0), metrics))
     return {k: np.asarray(v).tolist() for k, v in means.items()}
 
 
 def step_of(state) -> int:
-    """Iterations done by ``state`` (the first run's, for a vmapped state)."""
-    return int(np.asarray(jax.device_get(state.step)).reshape(-1)[0])
+    """Iterations done by ``state`` (the first run's, for a vmapped state; in a multi-process
+    run, the first run this process holds -- every run has done the same)."""
+    x = state.step
+    if isinstance(x, jax.Array) and not x.is_fully_addressable:
+        x = x.addressable_data(0)
+    return int(np.asarray(jax.device_get(x)).reshape(-1)[0])
 
 
 def _progress(total: int, initial: int, enabled: bool):
@@ -379,6 +386,7 @@ def run(
     check_finite: bool = True,
     check_memory: bool | memory.Estimate = True,
     memory_extra: Mapping[str, int] | None = None,
+    mesh: jax.sharding.Mesh | None = None,
 ) -> RunResult:
     """Run ``trainer`` to ``trainer.num_steps`` (all its phases, in order) in compiled chunks.
 
@@ -417,6 +425,18 @@ def run(
         sentence either way.
       memory_extra: ``{what: bytes}`` a family knows its run needs besides the state and the
         data at its peak (e.g. a rollout, an evaluation batch).
+      mesh: data parallelism: the state and the data are replicated over this ``batch`` mesh
+        (:func:`jaxgen.core.sharding.device_mesh`, which in a multi-process run spans every
+        process) and the steps run under it, so a step's :func:`~jaxgen.core.sharding.shard_batch`
+        splits its minibatch over the devices (gradients are all-reduced by XLA).
+
+    Several processes (:mod:`jaxgen.core.distributed`): every process runs this same call.
+    Process 0 alone holds the directory's lock, writes ``config.json`` and ``metrics.jsonl``,
+    draws the progress bar and calls the hooks (on :func:`~jaxgen.core.distributed.local_copy`
+    of the state); every process takes part in each checkpoint save and restore (orbax's
+    multi-process checkpoints), and whether to save or stop after a chunk is decided once for
+    all (process 0's clock; a signal received by any process stops all). A run saved by N
+    processes is resumed by N (another count is refused in one sentence).
 
     Returns a :class:`RunResult`; ``history`` holds one row per chunk: ``{"step", "phase",
     "wall_s", **chunk means, **hook extras}``. ``timings``: ``compile_s``, ``run_s``, ``host_s``,
@@ -442,7 +462,7 @@ def run(
         est = preflight(trainer, key, hp, memory_extra) if check_memory else None
     leaves_est = est.state_leaves if est is not None else []
     args = (trainer, key, hp, chunk_steps, resume, hooks, mode, progress, checkpoint_every, checkpoint_interval_s,
-            stop_after_chunks, check_finite, leaves_est)
+            stop_after_chunks, check_finite, leaves_est, mesh)
     if run_dir is None:
         return _run(None, *args)
     if resume:
@@ -467,7 +487,7 @@ def preflight(trainer: Trainer, key, hparams: dict | None = None,
 
 
 def _run(run_dir, trainer, key, hp, chunk_steps, resume, hooks, mode, progress, checkpoint_every,
-         checkpoint_interval_s, stop_after_chunks, check_finite, leaves_est) -> RunResult:
+         checkpoint_interval_s, stop_after_chunks, check_finite, leaves_est, mesh=None) -> RunResult:
     phases = trainer.schedule
     phased = trainer.is_phased
     names = [p.name for p in phases]
@@ -475,6 +495,12 @@ def _run(run_dir, trainer, key, hp, chunk_steps, resume, hooks, mode, progress, 
     n = trainer.num_steps
     chunk_of = _chunk_lengths(phases, chunk_steps, n)
     starts = np.cumsum([0] + [p.num_steps for p in phases[:-1]]).tolist()
+    main, procs = distributed.is_main(), distributed.process_count()
+    data = trainer.data
+    if mesh is not None:
+        from jaxgen.core.sharding import replicate
+
+        data = replicate(data, mesh)
 
     t0 = time.perf_counter()
     history: list = []
@@ -485,6 +511,11 @@ def _run(run_dir, trainer, key, hp, chunk_steps, resume, hooks, mode, progress, 
         if resume:
             blob = ckpt.check_same_config(run_dir, cfg)
             extras = {k: v for k, v in blob.items() if k not in ("type", "fingerprint", "config")}
+            saved_procs = int(extras.get("num_processes", 1))
+            if saved_procs != procs:
+                raise DistributedError(
+                    f"the run in {run_dir} was saved by {saved_procs} process{'es' if saved_procs > 1 else ''}; resume it "
+                    f"with {saved_procs} (this is {procs}), or load it in one process for eval, sample or inspect.")
         else:
             held = run_dir / "checkpoints"
             if held.is_dir() and any(p.name.isdigit() for p in held.iterdir()):
@@ -495,6 +526,8 @@ def _run(run_dir, trainer, key, hp, chunk_steps, resume, hooks, mode, progress, 
             extras = {"chunk_mode": {name: given for name in names if given} if phased else given,
                       "chunk_steps": dict(zip(names, chunk_of)) if phased else chunk_of[0],
                       "probe_s_per_step": {}}
+            if procs > 1:
+                extras["num_processes"] = procs
     saved_mode = extras.get("chunk_mode")
 
     # the mode of each phase: given, stored by the run being resumed, or chosen when entered
@@ -514,7 +547,7 @@ def _run(run_dir, trainer, key, hp, chunk_steps, resume, hooks, mode, progress, 
         p = phases[i]
         chosen = False
         if modes[p.name] is None:
-            m, c, probes[p.name], ch = _choose(p.step, trainer.data, state, 3)
+            m, c, probes[p.name], ch = _choose(p.step, data, state, 3)
             modes[p.name], compile_s, chosen = m, compile_s + c, True
             per_phase.setdefault(p.name, _phase_timings(m))["compile_s"] += c
             if phased:
@@ -524,7 +557,7 @@ def _run(run_dir, trainer, key, hp, chunk_steps, resume, hooks, mode, progress, 
             else:
                 extras["chunk_mode"], extras["probe_s_per_step"] = m, probes[p.name]
         else:
-            ch = _Chunker(p.step, trainer.data, modes[p.name])
+            ch = _Chunker(p.step, data, modes[p.name])
         chunkers[i] = ch
         per_phase.setdefault(p.name, _phase_timings(modes[p.name]))
         return chosen
@@ -535,40 +568,55 @@ def _run(run_dir, trainer, key, hp, chunk_steps, resume, hooks, mode, progress, 
     bar = log = None
     stop = _StopOnSignal()
     during = "the start of the run (building the train state)"
+    def in_mesh():  # the steps compile and run under the data-parallel mesh; host work (hooks) outside it
+        return jax.set_mesh(mesh) if mesh is not None else contextlib.nullcontext()
+
+    def save_config():
+        if run_dir is not None and main:
+            ckpt.write_config(run_dir, cfg, extras)
+
     try:
         state = _copy(trainer.init(key, hp))  # distinct buffers: the state is donated
+        if mesh is not None:
+            from jaxgen.core.sharding import replicate
+
+            state = replicate(state, mesh)
         if run_dir is not None:
-            checkpointer = ckpt.Checkpointer(run_dir, writer=True)
+            checkpointer = ckpt.Checkpointer(run_dir, writer=main)
             if resume and checkpointer.steps():
                 state = checkpointer.restore(state)
-            elif resume:
+            elif resume and main:
                 print(f"{run_dir} holds no checkpoint yet (the run stopped before its first one); "
                       "starting it from the beginning.", file=sys.stderr)
-            history = _read_history(run_dir, step_of(state))
+            history = _read_history(run_dir, step_of(state)) if main else []
             # fresh: the options and chunking; resumed: the stored options as resumed (e.g. a GAN
             # run extended to more epochs), same extras -- written before anything is compiled
-            ckpt.write_config(run_dir, cfg, extras)
+            save_config()
         start = done = step_of(state)
         during = "training"
         cur = _phase_index(starts, phases, start) if start < n else None
-        if cur is not None and enter(cur, state) and run_dir is not None:
-            ckpt.write_config(run_dir, cfg, extras)  # plus the modes chosen
+        with in_mesh():
+            entered = cur is not None and enter(cur, state)
+        if entered:
+            save_config()  # plus the modes chosen
         t = time.perf_counter()
         guard = _StateGuard(state) if check_finite and start < n else None
         compile_s += time.perf_counter() - t  # mostly the compile of the state check
-        bar = _progress(n, start, progress and start < n)  # a finished run draws no full bar
+        bar = _progress(n, start, progress and start < n and main)  # a finished run draws no full bar
         if bar is not None and phased and cur is not None:
             bar.set_description(names[cur])
         last_saved, last_saved_t = start, time.perf_counter()
-        log = open(run_dir / "metrics.jsonl", "a") if run_dir is not None else None
+        log = open(run_dir / "metrics.jsonl", "a") if run_dir is not None and main else None
         stop.install()
         while done < n:
             i = _phase_index(starts, phases, done)
             p = phases[i]
             if i != cur:
                 t = time.perf_counter()
-                if enter(i, state) and run_dir is not None:
-                    ckpt.write_config(run_dir, cfg, extras)
+                with in_mesh():
+                    entered = enter(i, state)
+                if entered:
+                    save_config()
                 if bar is not None:
                     bar.set_description(p.name)
                 cur = i
@@ -577,11 +625,12 @@ def _run(run_dir, trainer, key, hp, chunk_steps, resume, hooks, mode, progress, 
             pos = done - starts[i]
             length = min(chunk_of[i] - pos % chunk_of[i], p.num_steps - pos)
             during = "training"
-            c = chunkers[i].compile(state, length)
-            compile_s += c
-            pt["compile_s"] += c
-            t = time.perf_counter()
-            state, metrics = chunkers[i](state, length)
+            with in_mesh():
+                c = chunkers[i].compile(state, length)
+                compile_s += c
+                pt["compile_s"] += c
+                t = time.perf_counter()
+                state, metrics = chunkers[i](state, length)
             probe = guard.dispatch(state) if guard is not None else None
             means = _host_means(metrics)
             dt = time.perf_counter() - t
@@ -604,21 +653,28 @@ def _run(run_dir, trainer, key, hp, chunk_steps, resume, hooks, mode, progress, 
                     inside = f" (phase {p.name!r}, its step {pos + length} of {p.num_steps})" if phased else ""
                     raise DivergenceError(f"training diverged at step {done}{inside}: {what}{where}.")
             row = {"step": done, "phase": p.name, "wall_s": round(time.perf_counter() - t0, 3), **means}
-            info = ChunkInfo(state, done, n, trainer.steps_per_epoch, means, history, run_dir,
-                             p.name, i, pos + length, p.num_steps, p.steps_per_epoch)
             during = "the evaluation between chunks (the hooks)"
-            for hook in hooks:
-                row.update(hook(info) or {})
+            if hooks:  # several processes: on process 0, on its own copy of the state (no collectives)
+                hstate = distributed.local_copy(state) if procs > 1 else state
+                info = ChunkInfo(hstate, done, n, trainer.steps_per_epoch, means, history, run_dir,
+                                 p.name, i, pos + length, p.num_steps, p.steps_per_epoch)
+                for hook in hooks if main else ():
+                    row.update(hook(info) or {})
             history.append(row)
             if log is not None:
                 log.write(json.dumps(row) + "\n")
                 log.flush()
-            final = (done >= n or (stop_after_chunks is not None and chunks >= stop_after_chunks)
-                     or stop.received is not None)
             if checkpoint_every is not None:
                 due = chunks % checkpoint_every == 0
             else:
                 due = time.perf_counter() - last_saved_t >= checkpoint_interval_s
+            if procs > 1:  # one decision for all: process 0's clock; a stop asked of any process
+                flags = distributed.gather([int(due), int(stop.received is not None)])
+                due = bool(flags[0, 0])
+                if stop.received is None and flags[:, 1].any():
+                    stop.received = "a signal to another process"
+            final = (done >= n or (stop_after_chunks is not None and chunks >= stop_after_chunks)
+                     or stop.received is not None)
             if checkpointer is not None and (due or final):
                 checkpointer.save(done, state)
                 last_saved, last_saved_t = done, time.perf_counter()
@@ -648,7 +704,7 @@ def _run(run_dir, trainer, key, hp, chunk_steps, resume, hooks, mode, progress, 
                "start_step": start,
                "probe_s_per_step": probes if phased else probes.get(names[0], {}), "stopped_by": stop.received,
                "phases": per_phase}
-    if stop.received is not None:
+    if stop.received is not None and main:
         kept = (f"checkpoint of step {done} saved in {run_dir}; continue it with --resume" if run_dir is not None
                 else "no run directory, so nothing was saved")
         inside = f" (in phase {phases[cur].name!r})" if phased and cur is not None else ""

@@ -1,6 +1,8 @@
-"""Device placement: one ``Mesh`` over all local devices with a single ``batch`` axis.
+"""Device placement: one ``Mesh`` over all devices with a single ``batch`` axis.
 
-The same code runs on 1 CPU, 8 GPUs or a TPU slice. Two uses:
+The same code runs on 1 CPU, 8 GPUs or a TPU slice, in one process or in several
+(:mod:`jaxgen.core.distributed`: the mesh then spans every process's devices, and each
+process places only the shards that live on its own devices). Two uses:
 
 * sweeps: the run axis (seeds x hyperparameters) is sharded over ``batch``;
 * data parallelism: a step calls :func:`shard_batch` on its minibatch; under a mesh
@@ -17,14 +19,40 @@ AXIS = "batch"
 
 
 def device_mesh(devices=None) -> Mesh:
-    """A 1-D mesh named ``batch`` over ``devices`` (default: all local devices)."""
-    devices = jax.local_devices() if devices is None else devices
+    """A 1-D mesh named ``batch`` over ``devices`` (default: all devices of all processes,
+    in process order -- with one process, its local devices)."""
+    devices = jax.devices() if devices is None else devices
     return Mesh(np.asarray(devices), (AXIS,))
+
+
+def _spans_processes(mesh: Mesh) -> bool:
+    return any(d.process_index != jax.process_index() for d in mesh.devices.flat)
+
+
+def _put(x, sharding: NamedSharding):
+    """``x`` (the same whole value on every process) placed with ``sharding``; each process
+    transfers only the pieces its own devices hold."""
+    if isinstance(x, jax.Array) and x.sharding == sharding:
+        return x
+    if not _spans_processes(sharding.mesh):
+        return jax.device_put(x, sharding)
+    if isinstance(x, jax.Array) and not x.is_fully_addressable:
+        return jax.jit(lambda v: v, out_shardings=sharding)(x)
+    a = np.asarray(x)
+    return jax.make_array_from_callback(a.shape, sharding, lambda idx: a[idx])
 
 
 def replicate(tree, mesh: Mesh):
     """Place every leaf of ``tree`` whole on every device of ``mesh``."""
-    return jax.device_put(tree, NamedSharding(mesh, P()))
+    sh = NamedSharding(mesh, P())
+    return jax.tree_util.tree_map(lambda x: _put(x, sh), tree)
+
+
+def shard_rows(tree, mesh: Mesh):
+    """Split every leaf of ``tree`` ([R, ...], R a multiple of the mesh size, the same whole
+    value on every process) over ``batch``: each device holds R / devices rows."""
+    sh = NamedSharding(mesh, P(AXIS))
+    return jax.tree_util.tree_map(lambda x: _put(x, sh), tree)
 
 
 def shard_batch(x: jax.Array) -> jax.Array:

@@ -2,15 +2,20 @@
 
 ``sweep(trainer, seeds=4, grid={"learning_rate": [1e-3, 3e-4]})`` builds the product of
 the grid values and the seeds (R = 2 x 4 runs), vmaps ``init`` and ``step`` (each phase's
-step, for a phased trainer) over the run axis, shards that axis over all local devices (a
-``Mesh`` named ``batch``; R is padded to a multiple of the device count), and executes it
-through the one runner. Results come back indexed by the grid: ``metrics[name]`` has shape
+step, for a phased trainer) over the run axis, shards that axis over all devices (a
+``Mesh`` named ``batch``; R is padded to a multiple of the device count, and a sentence on
+stderr says so), and executes it through the one runner. In a multi-process run
+(:mod:`jaxgen.core.distributed`) the mesh spans every process's devices: each process
+builds the same run list and places only its own devices' runs; the results (metrics and
+the final state, padding removed) come back whole on every process.
+Results come back indexed by the grid: ``metrics[name]`` has shape
 ``[*grid sizes, seeds]``.
 """
 from __future__ import annotations
 
 import dataclasses
 import itertools
+import sys
 from typing import Any, Mapping, Sequence
 
 import jax
@@ -19,9 +24,9 @@ import numpy as np
 from jax.sharding import NamedSharding, PartitionSpec as P
 
 from jaxgen.core import config as C
-from jaxgen.core import runner
+from jaxgen.core import distributed, runner
 from jaxgen.core.errors import ConfigError
-from jaxgen.core.sharding import AXIS, device_mesh, replicate
+from jaxgen.core.sharding import AXIS, device_mesh, replicate, shard_rows
 from jaxgen.core.train import SINGLE_PHASE, Trainer
 
 
@@ -80,19 +85,22 @@ def vmap_trainer(trainer: Trainer, keys: np.ndarray, hp: dict, mesh=None) -> Tra
     r = keys.shape[0]
     n_dev = 1 if mesh is None else mesh.shape[AXIS]
     pad = (-r) % n_dev
+    if pad and distributed.is_main():
+        print(f"the sweep's {r} runs do not divide over {n_dev} devices; padded to {r + pad} runs (the {pad} extra "
+              f"repeat the first ones and are dropped from the results).", file=sys.stderr)
     keys = np.concatenate([keys, keys[:pad]]) if pad else keys
     hp = {k: np.concatenate([v, v[:pad]]) if pad else v for k, v in hp.items()}
     vinit = jax.vmap(trainer.init)
     if mesh is not None:
         sh = NamedSharding(mesh, P(AXIS))
         vinit = jax.jit(vinit, out_shardings=sh)
-        keys, hp = jax.device_put((keys, hp), sh)
+        keys, hp = shard_rows((keys, hp), mesh)
     else:
         vinit = jax.jit(vinit)
     data = trainer.data if mesh is None else replicate(trainer.data, mesh)
     vstep = lambda step: jax.vmap(step, in_axes=(0, None))  # noqa: E731  (runs x shared data)
     return trainer._replace(
-        init=lambda _key, _hp=None: vinit(jnp.asarray(keys), hp),
+        init=lambda _key, _hp=None: vinit(keys if mesh is not None else jnp.asarray(keys), hp),
         step=None if trainer.is_phased else vstep(trainer.step),
         data=data,
         phases=tuple(p._replace(step=vstep(p.step)) for p in trainer.phases),
@@ -114,7 +122,7 @@ def sweep(
     grid = dict(grid or {})
     keys, hp, axes = grid_runs(trainer.config, seeds, grid)
     r = keys.shape[0]
-    devs = jax.local_devices() if devices is None else devices
+    devs = jax.devices() if devices is None else devices
     mesh = device_mesh(devs) if len(devs) > 1 else None
     vt = vmap_trainer(trainer, keys, hp, mesh)
     run_kwargs.setdefault("check_finite", False)
@@ -128,5 +136,6 @@ def sweep(
     for row in res.history:  # in order: the last row of each phase wins
         by_phase[row.get("phase", SINGLE_PHASE)] = row
     final = indexed(res.history[-1]) if res.history else {}
-    state = jax.tree_util.tree_map(lambda x: x[:r], res.state)
+    state = res.state if not distributed.is_multiprocess() else distributed.to_host(res.state)
+    state = jax.tree_util.tree_map(lambda x: x[:r], state)
     return SweepResult(axes, final, state, res.history, res.timings, {k: indexed(v) for k, v in by_phase.items()})

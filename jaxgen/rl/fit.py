@@ -110,6 +110,10 @@ class RLFamily(F.Family):
 
     def sweep(self, algo, config, args) -> list[str]:
         run_dir, _ = F.run_dir_for(args, f"{algo.name}-study")
+        from jaxgen.core import distributed
+
+        if not distributed.is_main():  # a distributed sweep: process 0 writes the table and plots
+            run_dir = None
         opts = dict(progress=not args.no_progress, eval_every=args.eval_every, threshold=args.threshold,
                     eval_episodes=args.eval_episodes)
         out = self.study_of(algo, config, args, run_dir, opts)

@@ -193,13 +193,14 @@ def _run_devices(n):
     env = {**os.environ, "XLA_FLAGS": f"--xla_force_host_platform_device_count={n}", "JAX_PLATFORMS": "cpu"}
     out = subprocess.run([sys.executable, "-c", MULTI], env=env, capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-2000:]
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    return {**json.loads(out.stdout.strip().splitlines()[-1]), "stderr": out.stderr}
 
 
 def test_sharded_over_4_devices_gives_same_results():
     one, four = _run_devices(1), _run_devices(4)
     assert one["devices"] == 1 and four["devices"] == 4
     np.testing.assert_allclose(four["loss"], one["loss"], rtol=1e-4)  # 6 runs padded to 8 over 4 devices
+    assert "the sweep's 6 runs do not divide over 4 devices; padded to 8 runs" in four["stderr"]
     np.testing.assert_allclose(four["dp"], one["dp"], rtol=1e-5)
 
 

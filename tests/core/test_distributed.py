@@ -1,0 +1,179 @@
+"""Multi-process runs (jax.distributed) on this machine: two processes on 127.0.0.1 (the
+coordinator bound to loopback), each with 2 CPU devices, against this single-process pytest
+process (1 device). One launch of the two processes trains everything the tests compare
+(tests/core/dist_worker.py ``train``: the sweep, the data-parallel run, a run cut after its
+first chunk and resumed from its checkpoint); they are killed whatever happens, within
+``LAUNCH_TIMEOUT_S``.
+
+Tolerances: the sweep's per-run losses within rtol 1e-5 (each run lives whole on one device,
+the same program as one process runs); the data-parallel VAE's final parameters within
+atol 1e-6 of the single-device run's (its gradients are summed over 4 devices in another
+order: float32 rounding; measured 6e-8 on parameters of size ~1); the resumed run
+bit-identical to the uninterrupted one (both two-process).
+"""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import jax
+import numpy as np
+import pytest
+
+from jaxgen.core.errors import DistributedError
+
+ROOT = Path(__file__).resolve().parents[2]
+WORKER = Path(__file__).with_name("dist_worker.py")
+LAUNCH_TIMEOUT_S = 240
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _env(**extra) -> dict:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("JAX_", "XLA_"))}
+    return {**env, "JAX_PLATFORMS": "cpu", "PYTHONPATH": str(ROOT), **extra}
+
+
+def _launch(stage: str, out: Path, processes: int = 2) -> list[str]:
+    """Run ``dist_worker.py stage out`` in ``processes`` processes; their logs (stdout+stderr)."""
+    port = _free_port()
+    procs, logs = [], []
+    try:
+        for i in range(processes):
+            log = open(out / f"{stage}-{i}.log", "w+")
+            logs.append(log)
+            env = _env(JAX_NUM_CPU_DEVICES="2", JAX_COORDINATOR_ADDRESS=f"127.0.0.1:{port}",
+                       JAX_NUM_PROCESSES=str(processes), JAX_PROCESS_ID=str(i))
+            procs.append(subprocess.Popen([sys.executable, str(WORKER), stage, str(out)], env=env, stdout=log,
+                                          stderr=subprocess.STDOUT, start_new_session=True))
+        for p in procs:
+            p.wait(timeout=LAUNCH_TIMEOUT_S)
+    finally:
+        for p in procs:  # whatever happened: no process outlives the test
+            if p.poll() is None:
+                os.killpg(p.pid, signal.SIGKILL)
+                p.wait()
+    texts = []
+    for log in logs:
+        log.seek(0)
+        texts.append(log.read())
+        log.close()
+    for i, (p, text) in enumerate(zip(procs, texts)):
+        assert p.returncode == 0 and f"done {stage} {i}" in text, f"process {i} of {stage}: {text[-3000:]}"
+    return texts
+
+
+@pytest.fixture(scope="module")
+def two(tmp_path_factory):
+    out = tmp_path_factory.mktemp("dist")
+    return out, _launch("train", out)
+
+
+@pytest.fixture(scope="module")
+def worker():
+    sys.path.insert(0, str(WORKER.parent))
+    try:
+        import dist_worker
+    finally:
+        sys.path.pop(0)
+    return dist_worker
+
+
+def _params(state) -> dict:
+    flat = jax.tree_util.tree_flatten_with_path(jax.device_get(state.params))[0]
+    return {jax.tree_util.keystr(k): np.asarray(v) for k, v in flat}
+
+
+def test_sweep_over_two_processes_gives_the_single_process_results(two, worker, capsys):
+    from jaxgen.core.sweep import sweep
+    from jaxgen.generative import autoencoder as ae
+
+    out, logs = two
+    got = json.loads((out / "sweep.json").read_text())
+    assert got["devices"] == 4 and jax.device_count() == 1
+    images, _, _ = worker.data()
+    res = sweep(ae.make_trainer(worker.CFG, {"images": images}), seeds=4, grid={"learning_rate": [1e-3, 3e-4]},
+                progress=False, mode="scan", chunk_steps=worker.CHUNK)
+    assert np.asarray(got["loss"]).shape == (2, 4)
+    np.testing.assert_allclose(got["loss"], res.final["loss"], rtol=1e-5)
+    assert len(set(np.ravel(got["loss"]).tolist())) == 8  # every run its own
+
+
+def test_data_parallel_vae_ends_with_the_single_process_parameters(two, worker):
+    from jaxgen.core import runner
+    from jaxgen.generative import autoencoder as ae
+
+    out, _ = two
+    images, _, _ = worker.data()
+    single = runner.run(ae.make_trainer(worker.CFG, {"images": images}), 0, chunk_steps=worker.CHUNK, mode="scan",
+                        progress=False, check_finite=False)
+    mine, theirs = _params(single.state), dict(np.load(out / "full_params.npz"))
+    assert sorted(mine) == sorted(theirs)
+    for k in mine:
+        np.testing.assert_allclose(theirs[k], mine[k], atol=1e-6, rtol=0, err_msg=k)
+    # host work on process 0 only: one row per chunk, one results.json, same final step
+    rows = (out / "full" / "metrics.jsonl").read_text().splitlines()
+    assert [json.loads(r)["step"] for r in rows] == [10, 20, 30]
+    res = json.loads((out / "full" / "results.json").read_text())
+    assert res["final"]["step"] == 30 and (out / "full" / "curves.png").is_file()
+    assert (out / "full" / "reconstructions.png").is_file()  # the family's hook, on process 0
+    assert json.loads((out / "full" / "config.json").read_text())["num_processes"] == 2
+
+
+def test_checkpoint_resumes_in_two_processes_bit_identically_and_loads_in_one(two, capsys):
+    from jaxgen import cli
+
+    out, _ = two
+    full, cut = np.load(out / "full_params.npz"), np.load(out / "cut_params.npz")
+    assert sorted(full.files) == sorted(cut.files)
+    for k in full.files:
+        np.testing.assert_array_equal(cut[k], full[k], err_msg=k)
+    capsys.readouterr()
+    assert cli.main(["eval", str(out / "cut"), "--iwae-k", "0"]) == 0
+    got = json.loads(capsys.readouterr().out)
+    assert 0 < got["neg_elbo"] < 600 and got["recon_bce"] < got["neg_elbo"]
+
+
+def test_resume_with_another_process_count_is_one_sentence(two, worker):
+    from jaxgen.generative import ae_fit
+
+    out, _ = two
+    images, tx, ty = worker.data()
+    before = (out / "cut" / "metrics.jsonl").read_text()
+    with pytest.raises(DistributedError, match=r"saved by 2 processes; resume it with 2 \(this is 1\)"):
+        ae_fit.fit(worker.CFG, images, tx, ty, run_dir=out / "cut", resume=True, progress=False, iwae_k=0)
+    assert (out / "cut" / "metrics.jsonl").read_text() == before  # nothing written
+
+
+def test_unreachable_coordinator_is_one_sentence_within_the_timeout():
+    port = _free_port()  # nothing listens there
+    code = f"from jaxgen.core import distributed; distributed.initialize('127.0.0.1:{port}', 2, 1, timeout_s=2)"
+    r = subprocess.run([sys.executable, "-c", code], env=_env(), capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2, r.stderr[-2000:]
+    line = r.stderr.strip().splitlines()[-1]
+    assert line == (f"jaxgen: error: process 1 of 2 could not join the distributed run at coordinator 127.0.0.1:{port} "
+                    "within 2 s (coordinator unreachable, or not all 2 processes started); start every process with "
+                    "the same --coordinator and --num-processes, and check the address and port.")
+
+
+def test_distributed_options_are_checked_before_anything_runs(capsys):
+    from jaxgen import cli
+    from jaxgen.core import distributed
+
+    args = cli.build_parser().parse_args(["train", "vae", "--coordinator", "127.0.0.1:1234"])
+    with pytest.raises(DistributedError, match="--coordinator belongs to a multi-process run; add --distributed"):
+        distributed.from_args(args)
+    assert cli.main(["sweep", "vae", "--distributed", "--coordinator", "nohost", "--num-processes", "2",
+                     "--process-id", "0"]) == 2
+    assert "--coordinator='nohost' is not accepted; accepted: HOST:PORT" in capsys.readouterr().err
+    with pytest.raises(DistributedError, match="--process-id=2 is out of range; accepted: 0 to 1"):
+        distributed.initialize("127.0.0.1:1234", 2, 2)
