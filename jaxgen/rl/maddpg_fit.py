@@ -113,10 +113,11 @@ CURVES = ("episode_return", "eval_return", "episode_return_0", "episode_return_1
 FAMILY = MADDPGFamily(per_iteration=_per_iteration, curve_keys=CURVES, greedy=("eval_noise", 0.0), chunks=20)
 
 
-def seeds_run(config: maddpg.MADDPGConfig, seeds: int = 8, eval_episodes: int = 100, seed0: int = 0) -> dict:
+def seeds_run(config: maddpg.MADDPGConfig, seeds: int = 8, eval_episodes: int = 100, seed0: int = 0,
+              keep_state: bool = False) -> dict:
     """``seeds`` seeds of ``config`` as ONE compile (vmapped); the final policies' evaluation (mean
     per seed of :func:`maddpg.evaluate_episodes`), wall times and the curves (training metrics, mean
-    over seeds, every ~1/50 of the run)."""
+    over seeds, every ~1/50 of the run); ``keep_state``: also the trained states (``"state"``, leaves ``[seeds, ...]``)."""
     keys = jax.random.split(jax.random.PRNGKey(seed0), seeds)
     train = jax.jit(jax.vmap(maddpg.make_train(config)))
     t = time.perf_counter()
@@ -132,8 +133,11 @@ def seeds_run(config: maddpg.MADDPGConfig, seeds: int = 8, eval_episodes: int = 
     m = jax.device_get(m)
     stride = max(1, config.num_iterations // 50)
     curves = {k: np.asarray(v)[:, ::stride].mean(0).round(4).tolist() for k, v in m.items()}
-    return {"env": config.env, "independent": config.independent, "seeds": seeds, "env_steps": config.total_steps,
-            "compile_s": round(compile_s, 1), "run_s": round(run_s, 1),
-            "per_seed_mean_return": ret.mean((1, 2)).round(3).tolist(), "agent_returns": ret.mean((0, 1)).round(3).tolist(),
-            **{k: np.asarray(v).mean(1).round(4).tolist() for k, v in out.items()},
-            "curve_env_steps": (np.arange(0, config.num_iterations, stride) * config.num_envs).tolist(), "curves": curves}
+    res = {"env": config.env, "independent": config.independent, "seeds": seeds, "env_steps": config.total_steps,
+           "compile_s": round(compile_s, 1), "run_s": round(run_s, 1),
+           "per_seed_mean_return": ret.mean((1, 2)).round(3).tolist(), "agent_returns": ret.mean((0, 1)).round(3).tolist(),
+           **{k: np.asarray(v).mean(1).round(4).tolist() for k, v in out.items()},
+           "curve_env_steps": (np.arange(0, config.num_iterations, stride) * config.num_envs).tolist(), "curves": curves}
+    if keep_state:
+        res["state"] = state
+    return res
