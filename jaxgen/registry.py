@@ -185,6 +185,21 @@ register(Algorithm("reinforce", "jaxgen.rl.reinforce", "jaxgen.rl.reinforce:Rein
                    example="jaxgen train reinforce --env CartPole-v1 --threshold 475",
                    bench={"quick": [{"num_updates": 50}], "full": [{}]}))
 
+# td3 before ddpg: a run with twin critics maps back to the td3 entry, any other DDPGConfig to ddpg.
+register(Algorithm("td3", "jaxgen.rl.ddpg", "jaxgen.rl.ddpg:DDPGConfig", "jaxgen.rl.fit:DDPG_FAMILY",
+                   "TD3 (twin critics, target smoothing, delayed actor) on a continuous gymnax environment",
+                   presets="jaxgen.rl.ddpg:PRESETS", default_preset="td3", fixed={"twin": True},
+                   example="jaxgen train td3 --env Pendulum-v1 --threshold -200"))
+
+register(Algorithm("ddpg", "jaxgen.rl.ddpg", "jaxgen.rl.ddpg:DDPGConfig", "jaxgen.rl.fit:DDPG_FAMILY",
+                   "DDPG on a continuous gymnax environment", presets="jaxgen.rl.ddpg:PRESETS",
+                   default_preset="pendulum", example="jaxgen train ddpg --env Pendulum-v1 --threshold -200"))
+
+register(Algorithm("maddpg", "jaxgen.rl.maddpg", "jaxgen.rl.maddpg:MADDPGConfig", "jaxgen.rl.maddpg_fit:FAMILY",
+                   "MADDPG (or --independent DDPG) on jaxmarl's particle tasks simple_spread / simple_adversary",
+                   presets="jaxgen.rl.maddpg:PRESETS", default_preset="openai",
+                   example="jaxgen train maddpg --env simple_spread --preset study"))
+
 
 def algorithm_of(config) -> Algorithm:
     """The entry whose config class is ``type(config)`` (the first, for shared classes)."""

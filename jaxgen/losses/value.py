@@ -102,3 +102,20 @@ def double_q_target(reward: jax.Array, terminated: jax.Array, q_next_target: jax
     a_star = jnp.argmax(q_next_online, axis=-1)
     v = jnp.take_along_axis(q_next_target, a_star[:, None], axis=-1)[:, 0]
     return reward + gamma * (1.0 - terminated.astype(jnp.float32)) * v
+
+
+def clipped_double_q_target(reward: jax.Array, terminated: jax.Array, q_next: jax.Array, gamma) -> jax.Array:
+    """The continuous-action TD target ``r + gamma (1 - terminated) min_c Q_c(s', a')`` of DDPG
+    (one critic: ``C = 1``, no minimum; Lillicrap et al. 2016) and TD3 (``C = 2``: the clipped
+    double-Q target, Fujimoto et al. 2018); ``a'`` is the target actor's (smoothed) action.
+
+    Args:
+      reward, terminated: ``[B]`` as in :func:`q_learning_target` (a truncation bootstraps).
+      q_next: ``[C, B]``, each target critic at ``(s', a')``.
+      gamma: discount (may be traced).
+    Returns:
+      ``[B]``.
+    """
+    chex.assert_rank([reward, q_next], [1, 2])
+    chex.assert_equal_shape([reward, terminated, q_next[0]])
+    return reward + gamma * (1.0 - terminated.astype(jnp.float32)) * jnp.min(q_next, axis=0)

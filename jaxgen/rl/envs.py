@@ -45,6 +45,7 @@ LOCAL_ENVS = {
     "Probe-TwoActions": "TwoActions",
     "Probe-Discount": "Discount",
     "Probe-TimeLimit": "TimeLimit",
+    "Probe-Continuous": "Continuous",
 }
 
 

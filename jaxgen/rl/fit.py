@@ -226,6 +226,9 @@ def _dqn_per_iteration(config) -> int:
     return config.num_envs
 
 
+CURVES_DDPG = ("episode_return", "eval_return", "critic_loss", "actor_loss", "q_mean")
+
+
 class DQNFamily(RLFamily):
     """DQN: evaluation at ``eval_epsilon`` (``--greedy``: 0), Q-value inspection, the Freeway study."""
 
@@ -265,3 +268,4 @@ PG_FAMILY = RLFamily(per_iteration=_ppo_per_iteration)
 REINFORCE_FAMILY = RLFamily(per_iteration=_reinforce_per_iteration)
 DQN_FAMILY = DQNFamily(per_iteration=_dqn_per_iteration, curve_keys=CURVES_Q, greedy=("eval_epsilon", 0.0), chunks=50,
                        commands=("inspect",), summary=("episode_return", "eval_return"))
+DDPG_FAMILY = RLFamily(per_iteration=_dqn_per_iteration, curve_keys=CURVES_DDPG, greedy=("eval_noise", 0.0), chunks=20)

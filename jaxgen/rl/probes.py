@@ -15,6 +15,8 @@ are float32 ``[1]``.
   so the right value is the infinite-horizon one, Q = 1 / (1 - gamma): a learner that
   bootstraps through truncation learns it, one that treats truncation as a terminal state
   learns less (tests terminated vs truncated).
+* ``Probe-Continuous``: a continuous action, two steps, reward ``-(a - target)^2`` with a
+  target per observation (:class:`Continuous`; tests DDPG / TD3's actor).
 
 The line world (``LineWorld``, the course's tabular example): cells 0..9, start in 0; action
 0 = R (one cell right), 1 = JR (jump two cells right). The reward is that of the cell
@@ -111,6 +113,25 @@ class TimeLimit(_Probe):
 
     def step_env(self, key, state, action, params):
         return self._out(EnvState(time=state.time + 1), 1.0, False)
+
+
+class Continuous(_Probe):
+    """``Probe-Continuous``: a continuous action ``a`` in ``[-1, 1]``, two steps (obs 0, then obs 1,
+    the end); reward ``-(a - t)^2`` with ``t = -0.5`` at obs 0 and ``+0.5`` at obs 1. The best
+    deterministic policy is ``mu(0) = -0.5``, ``mu(1) = 0.5`` (return 0): tests a deterministic
+    actor following its critic's action gradient (DDPG, TD3)."""
+
+    probe_name = "Probe-Continuous"
+
+    def action_space(self, params=None):
+        return spaces.Box(-1.0, 1.0, (1,), jnp.float32)
+
+    def get_obs(self, state, params=None, key=None):
+        return jnp.reshape(jnp.minimum(state.time, 1), (1,)).astype(jnp.float32)
+
+    def step_env(self, key, state, action, params):
+        t = jnp.where(state.time >= 1, 0.5, -0.5)
+        return self._out(EnvState(time=state.time + 1), -(jnp.reshape(action, ()) - t) ** 2, state.time >= 1)
 
 
 # ----------------------------------------------------------------------------- line world
