@@ -173,6 +173,11 @@ register(Algorithm("reinforce", "jaxgen.rl.reinforce", "jaxgen.rl.reinforce:Rein
                    "jaxgen.rl.fit:REINFORCE_FAMILY", "REINFORCE with Monte Carlo returns",
                    example="jaxgen train reinforce --env CartPole-v1 --threshold 475"))
 
+register(Algorithm("bc", "jaxgen.rl.bc", "jaxgen.rl.bc:BCConfig", "jaxgen.rl.imitation_fit:BC_FAMILY",
+                   "behavioural cloning from expert demonstrations (discrete: cross-entropy; continuous: NLL or MSE)",
+                   presets="jaxgen.rl.bc:PRESETS", default_preset="cartpole",
+                   example="jaxgen train bc --env CartPole-v1 --num-trajectories 4"))
+
 
 def algorithm_of(config) -> Algorithm:
     """The entry whose config class is ``type(config)`` (the first, for shared classes)."""
