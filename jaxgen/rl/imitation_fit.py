@@ -52,7 +52,15 @@ def _gail_per_iteration(config) -> int:
     return config.ppo.batch_size
 
 
+@dataclasses.dataclass(frozen=True)
+class GAILFamily(RLFamily):
+    def label(self, algo, config) -> str:
+        p = config.ppo
+        return (f"GAIL on {p.env}: {config.num_trajectories:g} expert trajectories, reward {config.reward}, "
+                f"PPO {p.num_envs} envs x {p.rollout_len} steps, {p.total_steps} env steps")
+
+
 BC_FAMILY = BCFamily(per_iteration=lambda config: 0, curve_keys=CURVES_BC, chunks=10,
                      summary=("train_loss", "val_loss", "eval_return"))
-GAIL_FAMILY = RLFamily(per_iteration=_gail_per_iteration, curve_keys=CURVES_GAIL, greedy=("ppo.eval_greedy", 1.0),
+GAIL_FAMILY = GAILFamily(per_iteration=_gail_per_iteration, curve_keys=CURVES_GAIL, greedy=("ppo.eval_greedy", 1.0),
                        summary=("episode_return", "eval_return", "d_expert", "d_policy"))
