@@ -213,13 +213,17 @@ def logits(config: GAILConfig, d_params, x: jax.Array) -> jax.Array:
     return build(config)[1].apply({"params": d_params}, x)
 
 
+def noised(key: jax.Array, x: jax.Array, std) -> jax.Array:
+    """``x + std * eps``, eps ~ N(0, I) of ``x``'s shape (D's input noise; ``std`` may be traced)."""
+    return x + std * jax.random.normal(key, x.shape, x.dtype)
+
+
 def d_loss_fn(d_params, config: GAILConfig, expert_x, policy_x, key, hp) -> tuple[jax.Array, dict]:
     """BCE (expert -> 1, policy -> 0) on noised inputs ``[B, F]``, plus the gradient penalty if
     enabled; ``(loss, metrics)``."""
     k_e, k_p, k_gp = jax.random.split(key, 3)
     sd = hp["disc.noise_std"]
-    xe = expert_x + sd * jax.random.normal(k_e, expert_x.shape)
-    xp = policy_x + sd * jax.random.normal(k_p, policy_x.shape)
+    xe, xp = noised(k_e, expert_x, sd), noised(k_p, policy_x, sd)
     ze, zp = logits(config, d_params, xe), logits(config, d_params, xp)
     loss = bce_d_loss(ze, zp)
     m = {"d_loss": loss, "d_acc": 0.5 * (jnp.mean(ze > 0) + jnp.mean(zp < 0))}
