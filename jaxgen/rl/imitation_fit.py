@@ -64,3 +64,60 @@ BC_FAMILY = BCFamily(per_iteration=lambda config: 0, curve_keys=CURVES_BC, chunk
                      summary=("train_loss", "val_loss", "eval_return"))
 GAIL_FAMILY = GAILFamily(per_iteration=_gail_per_iteration, curve_keys=CURVES_GAIL, greedy=("ppo.eval_greedy", 1.0),
                        summary=("episode_return", "eval_return", "d_expert", "d_policy"))
+
+
+# --------------------------------------------------------------------------- jaxgen expert ENV
+
+def expert_config(env: str, total_steps: int | None = None):
+    """The PPO config an expert of ``env`` is trained with: the preset of that env where one
+    exists (CartPole-v1, Pendulum-v1, the MinAtar games), else PPO's defaults (discrete) or the
+    Pendulum settings (continuous) on ``env``."""
+    from jaxgen.rl import envs, ppo
+
+    spec = envs.spec(env)  # unknown env: one sentence
+    if env == "CartPole-v1":
+        cfg = ppo.PRESETS["cartpole"]
+    elif env.endswith("-MinAtar"):
+        cfg = dataclasses.replace(ppo.PRESETS["minatar"], env=env)
+    else:
+        cfg = dataclasses.replace(ppo.PRESETS["cartpole"] if spec.discrete else ppo.PRESETS["pendulum"], env=env)
+    if total_steps is not None:
+        cfg = dataclasses.replace(cfg, total_steps=total_steps)
+    return ppo.validate(cfg)
+
+
+def train_expert(env: str, num_trajectories: int = 16, out=None, *, total_steps: int | None = None, seed: int = 0,
+                 greedy: bool = True) -> dict:
+    """Train a PPO expert on ``env`` (one compiled run), record ``num_trajectories`` complete
+    episodes of it (greedy actions unless ``greedy`` is False) into a demonstrations npz
+    (:func:`jaxgen.rl.demos.save`) at ``out`` (default ``experts/<env>.npz``), and store the
+    expert's mean return in the file and in ``<out>.json`` beside it. Returns that summary."""
+    import json
+    import time
+    from pathlib import Path
+
+    import jax
+    import numpy as np
+
+    from jaxgen.core import config as C
+    from jaxgen.core.errors import ConfigError
+    from jaxgen.rl import demos, ppo
+
+    if not (isinstance(num_trajectories, int) and num_trajectories >= 1):
+        raise ConfigError(f"--trajectories={num_trajectories!r} is out of range; accepted: a whole number >= 1.")
+    cfg = expert_config(env, total_steps)
+    out = Path(out) if out else Path("experts") / f"{env}.npz"
+    t = time.perf_counter()
+    state, m = jax.jit(ppo.make_train(cfg))(jax.random.PRNGKey(seed))
+    jax.block_until_ready(m)
+    train_s = time.perf_counter() - t
+    policy = lambda k, obs: ppo.act(state, k, obs, greedy)
+    d = demos.record(env, policy, jax.random.PRNGKey(seed + 1), num_trajectories)
+    demos.save(out, d)
+    summary = {"env": env, "file": str(out), "num_trajectories": num_trajectories, "transitions": d.num_transitions,
+               "mean_return": d.mean_return, "std_return": float(np.std(d.returns)),
+               "min_return": float(d.returns.min()), "max_return": float(d.returns.max()), "greedy": greedy,
+               "seed": seed, "train_s": round(train_s, 1), "final_train_return": float(np.asarray(m["episode_return"])[-1]),
+               "ppo": C.to_dict(cfg)}
+    out.with_suffix(".json").write_text(json.dumps(summary, indent=2, default=str))
+    return summary

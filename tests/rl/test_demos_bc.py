@@ -225,3 +225,18 @@ def test_bc_parameters_warm_start_ppo(probe_bc):
     with pytest.raises(ConfigError) as e:
         bc.warm_start(ppo.init(jax.random.PRNGKey(5), other), state.params)
     one_sentence(str(e.value), "accepted")
+
+
+def test_jaxgen_expert_records_demonstrations_with_the_mean_return(tmp_path, capsys):
+    import json
+
+    from jaxgen.cli import main
+
+    out = tmp_path / "probe.npz"
+    assert main(["expert", "Probe-TwoActions", "--trajectories", "3", "--total-steps", "512", "--out", str(out)]) == 0
+    d = demos.load(out, "Probe-TwoActions")
+    s = json.loads(out.with_suffix(".json").read_text())
+    assert d.num_trajectories == 3 and d.lengths.tolist() == [1, 1, 1] and s["num_trajectories"] == 3
+    assert s["mean_return"] == d.expert_return == d.mean_return and "mean return" in capsys.readouterr().out
+    assert main(["expert", "Nope-v0"]) == 2
+    one_sentence(capsys.readouterr().err.strip(), "Nope-v0")
