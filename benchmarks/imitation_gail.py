@@ -10,8 +10,7 @@ itself there with ``--peer``. Both sides:
 
 * demonstrations: the first 4 trajectories of ``../shared/data/expert_rollouts/cartpole.npz`` in
   the order ``numpy.random.default_rng(0).permutation(57)`` (jaxgen's ``demo_seed=0``);
-* generator: PPO, 4 envs x 128 steps, 4 epochs x 4 minibatches of 128, Adam lr 2.5e-4 annealed
-  to 0, gamma 0.99, lambda 0.95, clip 0.2, entropy 0.01, value 0.5, grad-norm 0.5, tanh 64x64;
+* generator: PPO, 4 envs x 128 steps, 4 epochs x 4 minibatches of 128, Adam lr 2.5e-4, gamma 0.99, lambda 0.95, clip 0.2, entropy 0.01, value 0.5, grad-norm 0.5, tanh 64x64;
 * discriminator: one hidden layer of 64 ReLU on (obs, action), BCE, Adam 3e-4, one update of
   256 expert + 256 policy transitions per PPO rollout; reward -log(1 - D).
 
@@ -19,7 +18,10 @@ Differences (stated, not hidden): imitation's reward net takes the action one-ho
 no input noise (jaxgen adds N(0, 0.1^2)); imitation keeps a replay buffer of the last
 ``gen_replay_buffer_capacity`` policy transitions (set to one rollout, 512) and normalises the
 reward net's output with a running normaliser (its default); SB3 uses separate value clipping
-off by default (jaxgen clips at 0.2). Evaluation: 32 greedy episodes per seed on each side.
+off by default (jaxgen clips at 0.2). The learning rate: jaxgen anneals it linearly to 0 over
+the run; imitation calls SB3's ``learn`` once per round, so an SB3 schedule restarts each round
+and its value logged at the update is 0 (measured: ``gen/train/learning_rate 0``, nothing
+learned) -- the peer uses the constant 2.5e-4. Evaluation: 32 greedy episodes per seed on each side.
 Timing: wall time of the training call (jaxgen: compile reported apart), one torch thread.
 """
 from __future__ import annotations
@@ -70,7 +72,7 @@ def peer(steps: int, seed: int, k: int) -> dict:
     trajs = [Trajectory(obs=obs[i], acts=acts[i], infos=None, terminal=True) for i in order]
     venv = make_vec_env("CartPole-v1", rng=np.random.default_rng(seed), n_envs=4,
                         post_wrappers=[lambda env, _: RolloutInfoWrapper(env)])
-    learner = PPO(env=venv, policy=MlpPolicy, n_steps=128, batch_size=128, n_epochs=4, learning_rate=lambda p: 2.5e-4 * p,
+    learner = PPO(env=venv, policy=MlpPolicy, n_steps=128, batch_size=128, n_epochs=4, learning_rate=2.5e-4,
                   gamma=0.99, gae_lambda=0.95, clip_range=0.2, ent_coef=0.01, vf_coef=0.5, max_grad_norm=0.5, seed=seed,
                   policy_kwargs=dict(net_arch=dict(pi=[64, 64], vf=[64, 64])), device="cpu")
     reward_net = BasicRewardNet(venv.observation_space, venv.action_space, hid_sizes=(64,), use_next_state=False,

@@ -32,27 +32,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _timing import load_average  # noqa: E402
 
 from jaxgen.core import config as C  # noqa: E402
-from jaxgen.core import plotting  # noqa: E402
-from jaxgen.rl import bc, demos, envs, gail  # noqa: E402
+from jaxgen.rl import bc, demos, gail  # noqa: E402
+from jaxgen.rl import imitation_fit as IF  # noqa: E402
 
 EVAL_EPISODES = 32
 CONFIGS = {"CartPole-v1": (gail.PRESETS["cartpole"], bc.PRESETS["cartpole"]),
            "Pendulum-v1": (gail.PRESETS["pendulum"], bc.PRESETS["pendulum"])}
-
-
-def random_return(env: str, episodes: int = 100) -> float:
-    spec = envs.spec(env)
-
-    def policy(k, obs):
-        n = obs.shape[0]
-        if spec.discrete:
-            return jax.random.randint(k, (n,), 0, spec.action_dim)
-        a = jax.random.uniform(k, (n, spec.action_dim), minval=jnp.asarray(spec.low).reshape(-1),
-                               maxval=jnp.asarray(spec.high).reshape(-1))
-        return envs.env_action(spec, a)
-
-    r, _ = jax.jit(lambda k: envs.rollout_returns(spec.env, spec.params, policy, k, episodes))(jax.random.PRNGKey(7))
-    return float(np.mean(np.asarray(r)))
 
 
 def run_vmapped(mod, cfg, ks, seeds: int, greedy_name: str):
@@ -76,8 +61,7 @@ def run_vmapped(mod, cfg, ks, seeds: int, greedy_name: str):
     return state, jax.device_get(m), compile_s, run_s, np.asarray(ret).mean(axis=1)
 
 
-def norm(x, lo, hi):
-    return 100.0 * (np.asarray(x) - lo) / (hi - lo)
+norm = IF.normalised
 
 
 def study(env: str, seeds: int, ks: list, out_dir: Path, total_steps: int | None = None) -> dict:
@@ -85,7 +69,7 @@ def study(env: str, seeds: int, ks: list, out_dir: Path, total_steps: int | None
     if total_steps:
         g_cfg = dataclasses.replace(g_cfg, ppo=dataclasses.replace(g_cfg.ppo, total_steps=total_steps))
     d = demos.load(demos.shared_file(env), env)
-    expert, rnd = d.mean_return, random_return(env)
+    expert, rnd = d.mean_return, IF.random_return(env)
     bar = rnd + 0.95 * (expert - rnd)
     load0 = load_average()
     _, gm, g_compile, g_run, g_eval = run_vmapped(gail, g_cfg, ks, seeds, "ppo.eval_greedy")
@@ -130,46 +114,15 @@ def table(out: dict) -> str:
 
 
 def plots(out, gm, curve, ks, seeds, per_iter, out_dir: Path) -> None:
-    plt = plotting._plt()
     x = (np.arange(curve.shape[-1]) + 1) * per_iter
-    fig, ax = plt.subplots(figsize=(6, 3.5))
-    for i, k in enumerate(ks):
-        ax.plot(x, curve[i].mean(0), label=f"GAIL, {k} trajectories")
-    ax.axhline(out["expert_return"], color="k", ls="--", label="expert")
-    ax.axhline(out["random_return"], color="gray", ls=":", label="random")
-    ax.set_xlabel("env steps")
-    ax.set_ylabel("true return (training episodes)")
-    ax.set_title(f"GAIL on {out['env']} (mean of {seeds} seeds)")
-    ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(out_dir / "gail_return.png", dpi=100)
-    plt.close(fig)
-    fig, ax = plt.subplots(figsize=(6, 3.5))
-    for key, style in (("d_expert", "-"), ("d_policy", "--")):
-        y = np.asarray(gm[key]).reshape(len(ks), seeds, -1).mean(1)
-        for i, k in enumerate(ks):
-            ax.plot(x, y[i], style, label=f"D on {key[2:]}, {k} traj.")
-    ax.set_xlabel("env steps")
-    ax.set_ylabel("mean D(s, a)")
-    ax.set_title(f"discriminator scores, {out['env']}")
-    ax.legend(fontsize=6)
-    fig.tight_layout()
-    fig.savefig(out_dir / "d_scores.png", dpi=100)
-    plt.close(fig)
-    fig, ax = plt.subplots(figsize=(5, 3.5))
-    w = 0.38
-    pos = np.arange(len(ks))
-    ax.bar(pos - w / 2, [r["bc_norm"] for r in out["rows"]], w, label="BC")
-    ax.bar(pos + w / 2, [r["gail_norm"] for r in out["rows"]], w, label="GAIL")
-    ax.axhline(100, color="k", ls="--", lw=1)
-    ax.set_xticks(pos, [str(k) for k in ks])
-    ax.set_xlabel("expert trajectories")
-    ax.set_ylabel("% of expert (random = 0)")
-    ax.set_title(out["env"])
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(out_dir / "bc_vs_gail.png", dpi=100)
-    plt.close(fig)
+    lab = lambda k: f"{k} trajectories"
+    IF.plot_returns(out_dir / "gail_return.png", x, {f"GAIL, {lab(k)}": curve[i].mean(0) for i, k in enumerate(ks)},
+                    out["expert_return"], out["random_return"], f"GAIL on {out['env']} (mean of {seeds} seeds)")
+    de, dp = (np.asarray(gm[key]).reshape(len(ks), seeds, -1).mean(1) for key in ("d_expert", "d_policy"))
+    IF.plot_d_scores(out_dir / "d_scores.png", x, {lab(k): de[i] for i, k in enumerate(ks)},
+                     {lab(k): dp[i] for i, k in enumerate(ks)}, f"discriminator scores, {out['env']}")
+    IF.plot_bars(out_dir / "bc_vs_gail.png", ks, [r["bc_norm"] for r in out["rows"]], [r["gail_norm"] for r in out["rows"]],
+                 out["env"])
 
 
 def main(argv=None):

@@ -88,8 +88,9 @@ class DiscConfig:
     gp_weight: float = C.traced(10.0, "weight of the gradient penalty (with gradient_penalty)", accepts=C.number(0))
 
 
-# GAIL's default generator: PPO's CartPole configuration, 3e5 steps.
-CARTPOLE_PPO = PPOConfig(total_steps=300_000)
+# GAIL's default generator: PPO's CartPole configuration (5e5 steps). With 3e5, 2-3 of 8 seeds
+# were still at 150-290 at the end (4 trajectories: 96.1 % of the expert on the mean, measured).
+CARTPOLE_PPO = PPOConfig()
 
 
 @dataclasses.dataclass(frozen=True)

@@ -121,3 +121,99 @@ def train_expert(env: str, num_trajectories: int = 16, out=None, *, total_steps:
                "ppo": C.to_dict(cfg)}
     out.with_suffix(".json").write_text(json.dumps(summary, indent=2, default=str))
     return summary
+
+
+# --------------------------------------------------------------------------- plots (study, notebook)
+
+def plot_returns(path, env_steps, curves: dict, expert: float, random: float, title: str):
+    """True return against env steps, one line per ``{label: [iterations]}``, with the expert's
+    and the random policy's levels drawn."""
+    from jaxgen.core import plotting
+
+    plt = plotting._plt()
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    for label, y in curves.items():
+        ax.plot(env_steps, y, label=label)
+    ax.axhline(expert, color="k", ls="--", label="expert")
+    ax.axhline(random, color="gray", ls=":", label="random")
+    ax.set_xlabel("env steps")
+    ax.set_ylabel("true return (training episodes)")
+    ax.set_title(title)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+def plot_d_scores(path, env_steps, expert_scores: dict, policy_scores: dict, title: str):
+    """D's mean score on expert (solid) and policy (dashed) transitions over training, one pair
+    per ``{label: [iterations]}`` (the course report's figure 12)."""
+    from jaxgen.core import plotting
+
+    plt = plotting._plt()
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    for label, y in expert_scores.items():
+        line, = ax.plot(env_steps, y, "-", label=f"expert, {label}")
+        ax.plot(env_steps, policy_scores[label], "--", color=line.get_color(), label=f"policy, {label}")
+    ax.axhline(0.5, color="gray", lw=0.8)
+    ax.set_xlabel("env steps")
+    ax.set_ylabel("mean D(s, a)")
+    ax.set_title(title)
+    ax.legend(fontsize=6)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+def plot_bars(path, ks, bc_pct, gail_pct, title: str):
+    """BC and GAIL (% of the expert, random = 0) by number of expert trajectories."""
+    import numpy as np
+
+    from jaxgen.core import plotting
+
+    plt = plotting._plt()
+    fig, ax = plt.subplots(figsize=(5, 3.5))
+    w, pos = 0.38, np.arange(len(ks))
+    ax.bar(pos - w / 2, bc_pct, w, label="BC")
+    ax.bar(pos + w / 2, gail_pct, w, label="GAIL")
+    ax.axhline(100, color="k", ls="--", lw=1)
+    ax.set_xticks(pos, [str(k) for k in ks])
+    ax.set_xlabel("expert trajectories")
+    ax.set_ylabel("% of expert (random = 0)")
+    ax.set_title(title)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+def random_return(env: str, episodes: int = 100, seed: int = 7) -> float:
+    """Mean return of the uniformly random policy over ``episodes`` complete episodes (the 0 % of
+    the normalised score)."""
+    import jax
+    import jax.numpy as jnp
+    import numpy as np
+
+    from jaxgen.rl import envs
+
+    spec = envs.spec(env)
+
+    def policy(k, obs):
+        n = obs.shape[0]
+        if spec.discrete:
+            return jax.random.randint(k, (n,), 0, spec.action_dim)
+        lo, hi = jnp.asarray(spec.low).reshape(-1), jnp.asarray(spec.high).reshape(-1)
+        return envs.env_action(spec, jax.random.uniform(k, (n, spec.action_dim), minval=lo, maxval=hi))
+
+    r, _ = jax.jit(lambda k: envs.rollout_returns(spec.env, spec.params, policy, k, episodes))(jax.random.PRNGKey(seed))
+    return float(np.mean(np.asarray(r)))
+
+
+def normalised(x, random: float, expert: float):
+    """``100 (x - random) / (expert - random)``: random = 0 %, expert = 100 %."""
+    import numpy as np
+
+    return 100.0 * (np.asarray(x, np.float64) - random) / (expert - random)
