@@ -119,7 +119,7 @@ def ours(steps: int, seeds: int, k: int) -> dict:
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--steps", type=int, default=300_000)
+    ap.add_argument("--steps", type=int, default=300_000, help="env steps of each side (the peer's measured run used 1e5)")
     ap.add_argument("--trajectories", type=int, default=4)
     ap.add_argument("--peer", action="store_true", help="(internal) run the imitation side here and print JSON")
     ap.add_argument("--peer-seed", type=int, default=0)

@@ -77,14 +77,16 @@ def study(env: str, seeds: int, ks: list, out_dir: Path, total_steps: int | None
     load1 = load_average()
     per_iter = g_cfg.ppo.batch_size
     curve = np.asarray(gm["episode_return"]).reshape(len(ks), seeds, -1)  # [k, seed, iterations]
+    # an iteration before any episode has finished reports 0 (EpisodeStats' initial value): not a return
+    started = np.cumsum(np.asarray(gm["episodes"]).reshape(len(ks), seeds, -1), axis=-1).min(axis=1) > 0  # [k, iterations]
     rows = []
     for i, k in enumerate(ks):
         ge, be = g_eval[i * seeds:(i + 1) * seeds], b_eval[i * seeds:(i + 1) * seeds]
         mean_curve = curve[i].mean(0)
-        hit = np.flatnonzero(mean_curve >= bar)
+        hit = np.flatnonzero((mean_curve >= bar) & started[i])
         rows.append({"k": k, "bc_return": float(be.mean()), "bc_std": float(be.std()), "bc_norm": float(norm(be, rnd, expert).mean()),
                      "gail_return": float(ge.mean()), "gail_std": float(ge.std()), "gail_norm": float(norm(ge, rnd, expert).mean()),
-                     "gail_per_seed": ge.round(1).tolist(), "bc_per_seed": be.round(1).tolist(),
+                     "gail_per_seed": ge.round(1).tolist(), "gail_curve_mean": mean_curve[::10].round(1).tolist(), "bc_per_seed": be.round(1).tolist(),
                      "gail_train_bar_env_steps": int((hit[0] + 1) * per_iter) if hit.size else None,
                      "gail_s_to_bar": float(g_run * (hit[0] + 1) / curve.shape[-1]) if hit.size else None})
     out = {"env": env, "seeds": seeds, "expert_return": expert, "random_return": rnd, "bar_95": bar,
