@@ -200,6 +200,15 @@ register(Algorithm("maddpg", "jaxgen.rl.maddpg", "jaxgen.rl.maddpg:MADDPGConfig"
                    presets="jaxgen.rl.maddpg:PRESETS", default_preset="openai",
                    example="jaxgen train maddpg --env simple_spread --preset study"))
 
+register(Algorithm("bc", "jaxgen.rl.bc", "jaxgen.rl.bc:BCConfig", "jaxgen.rl.imitation_fit:BC_FAMILY",
+                   "behavioural cloning from expert demonstrations (discrete: cross-entropy; continuous: NLL or MSE)",
+                   presets="jaxgen.rl.bc:PRESETS", default_preset="cartpole",
+                   example="jaxgen train bc --env CartPole-v1 --num-trajectories 4"))
+
+register(Algorithm("gail", "jaxgen.rl.gail", "jaxgen.rl.gail:GAILConfig", "jaxgen.rl.imitation_fit:GAIL_FAMILY",
+                   "GAIL: PPO on a discriminator's reward, from expert demonstrations", presets="jaxgen.rl.gail:PRESETS",
+                   default_preset="cartpole", example="jaxgen train gail --num-trajectories 4 --threshold 450"))
+
 
 def algorithm_of(config) -> Algorithm:
     """The entry whose config class is ``type(config)`` (the first, for shared classes)."""

@@ -35,6 +35,7 @@ import jax
 import jax.numpy as jnp
 
 LOSSES = ("bce", "wgan", "wgan-gp", "hinge")
+REWARDS = ("softplus", "logit")
 
 
 def _no_smoothing(smoothing) -> bool:
@@ -160,3 +161,20 @@ def d_accuracy(real: jax.Array, fake: jax.Array) -> jax.Array:
     0, the two batches weighted equally). ``[B], [B'] -> []``."""
     chex.assert_rank([real, fake], 1)
     return 0.5 * (jnp.mean(real > 0) + jnp.mean(fake < 0))
+
+
+def discriminator_reward(logits: jax.Array, form: str) -> jax.Array:
+    """A reward from a discriminator's logits ``z`` (``D = sigmoid(z)`` the probability of
+    "expert"), elementwise ``[...] -> [...]`` (GAIL, Ho & Ermon 2016; AIRL, Fu et al. 2018):
+
+    * ``softplus``: ``-log(1 - D) = softplus(z)`` > 0 (a bonus for every step survived: it
+      favours long episodes, right where the expert survives, biased where it ends early);
+    * ``logit``: ``log D - log(1 - D) = z`` (signed; the AIRL form, neutral about episode length
+      only in expectation).
+
+    Both computed from the logit, stable for any ``z``."""
+    if form == "softplus":
+        return jax.nn.softplus(logits)
+    if form == "logit":
+        return logits
+    raise ValueError(f"reward={form!r} is not accepted; choose one of: {', '.join(REWARDS)}.")

@@ -1,0 +1,219 @@
+"""Host side of the imitation learners (BC, GAIL): their registry families, on
+:class:`jaxgen.rl.fit.RLFamily` (evaluation episodes between chunks, ``jaxgen eval``,
+``jaxgen render``, ``jaxgen sweep --grid num_trajectories=1,4,16`` in one compile).
+
+* BC counts no environment steps: its curves are against the epoch, its rate is samples/s.
+* GAIL's rows carry ``env_steps`` (the generator's, counted in its state), its curves the true
+  environment return (never the discriminator's reward) and D's mean score on expert and
+  policy transitions.
+"""
+from __future__ import annotations
+
+import dataclasses
+
+from jaxgen.core import fit as F
+from jaxgen.core.hooks import Scale
+from jaxgen.rl.evaluation import EvalHook, first_reaching
+from jaxgen.rl.fit import RLFamily
+
+CURVES_BC = ("train_loss", "val_loss", "eval_return")
+CURVES_GAIL = ("episode_return", "eval_return", "d_expert", "d_policy", "d_loss", "reward_mean")
+
+
+@dataclasses.dataclass(frozen=True)
+class BCFamily(RLFamily):
+    def label(self, algo, config) -> str:
+        return (f"BC on {config.env}: {config.num_trajectories:g} expert trajectories, {config.epochs} epochs of "
+                f"{config.updates_per_epoch} x {config.batch_size}")
+
+    def job(self, algo, config, args=None, *, eval_episodes: int = 10, eval_every: int = 1,
+            threshold: float | None = None) -> F.Job:
+        if args is not None:
+            eval_episodes, eval_every, threshold = args.eval_episodes, args.eval_every, args.threshold
+        trainer = algo.mod.make_trainer(config)
+        per = config.updates_per_epoch * config.batch_size
+
+        def finish(res, run_dir):
+            hist = res.history
+            return {"env": config.env, "threshold": threshold,
+                    "first_eval_reaching": first_reaching(hist, "eval_return", threshold) if threshold is not None else None}
+
+        return F.Job(trainer, hooks=[Scale(per, "samples"), EvalHook(algo.mod.evaluate, eval_episodes, eval_every)],
+                     finish=finish, curves=self.curve_keys, x="step", title=f"BC {config.env}", unit="samples",
+                     per_step=per, chunk_steps=max(1, trainer.num_steps // self.chunks), mode="scan")
+
+    def report(self, algo, out: dict) -> list[str]:
+        lines = F.Family.report(self, algo, out)
+        lines.append(f"   curves.png, results.json, metrics.jsonl and checkpoints in {out['run_dir']}")
+        return lines
+
+
+def _gail_per_iteration(config) -> int:
+    return config.ppo.batch_size
+
+
+@dataclasses.dataclass(frozen=True)
+class GAILFamily(RLFamily):
+    def label(self, algo, config) -> str:
+        p = config.ppo
+        return (f"GAIL on {p.env}: {config.num_trajectories:g} expert trajectories, reward {config.reward}, "
+                f"PPO {p.num_envs} envs x {p.rollout_len} steps, {p.total_steps} env steps")
+
+
+BC_FAMILY = BCFamily(per_iteration=lambda config: 0, curve_keys=CURVES_BC, chunks=10,
+                     summary=("train_loss", "val_loss", "eval_return"))
+GAIL_FAMILY = GAILFamily(per_iteration=_gail_per_iteration, curve_keys=CURVES_GAIL, greedy=("ppo.eval_greedy", 1.0),
+                       summary=("episode_return", "eval_return", "d_expert", "d_policy"))
+
+
+# --------------------------------------------------------------------------- jaxgen expert ENV
+
+def expert_config(env: str, total_steps: int | None = None):
+    """The PPO config an expert of ``env`` is trained with: the preset of that env where one
+    exists (CartPole-v1, Pendulum-v1, the MinAtar games), else PPO's defaults (discrete) or the
+    Pendulum settings (continuous) on ``env``."""
+    from jaxgen.rl import envs, ppo
+
+    spec = envs.spec(env)  # unknown env: one sentence
+    if env == "CartPole-v1":
+        cfg = ppo.PRESETS["cartpole"]
+    elif env.endswith("-MinAtar"):
+        cfg = dataclasses.replace(ppo.PRESETS["minatar"], env=env)
+    else:
+        cfg = dataclasses.replace(ppo.PRESETS["cartpole"] if spec.discrete else ppo.PRESETS["pendulum"], env=env)
+    if total_steps is not None:
+        cfg = dataclasses.replace(cfg, total_steps=total_steps)
+    return ppo.validate(cfg)
+
+
+def train_expert(env: str, num_trajectories: int = 16, out=None, *, total_steps: int | None = None, seed: int = 0,
+                 greedy: bool = True) -> dict:
+    """Train a PPO expert on ``env`` (one compiled run), record ``num_trajectories`` complete
+    episodes of it (greedy actions unless ``greedy`` is False) into a demonstrations npz
+    (:func:`jaxgen.rl.demos.save`) at ``out`` (default ``experts/<env>.npz``), and store the
+    expert's mean return in the file and in ``<out>.json`` beside it. Returns that summary."""
+    import json
+    import time
+    from pathlib import Path
+
+    import jax
+    import numpy as np
+
+    from jaxgen.core import config as C
+    from jaxgen.core.errors import ConfigError
+    from jaxgen.rl import demos, ppo
+
+    if not (isinstance(num_trajectories, int) and num_trajectories >= 1):
+        raise ConfigError(f"--trajectories={num_trajectories!r} is out of range; accepted: a whole number >= 1.")
+    cfg = expert_config(env, total_steps)
+    out = Path(out) if out else Path("experts") / f"{env}.npz"
+    t = time.perf_counter()
+    state, m = jax.jit(ppo.make_train(cfg))(jax.random.PRNGKey(seed))
+    jax.block_until_ready(m)
+    train_s = time.perf_counter() - t
+    policy = lambda k, obs: ppo.act(state, k, obs, greedy)
+    d = demos.record(env, policy, jax.random.PRNGKey(seed + 1), num_trajectories)
+    demos.save(out, d)
+    summary = {"env": env, "file": str(out), "num_trajectories": num_trajectories, "transitions": d.num_transitions,
+               "mean_return": d.mean_return, "std_return": float(np.std(d.returns)),
+               "min_return": float(d.returns.min()), "max_return": float(d.returns.max()), "greedy": greedy,
+               "seed": seed, "train_s": round(train_s, 1), "final_train_return": float(np.asarray(m["episode_return"])[-1]),
+               "ppo": C.to_dict(cfg)}
+    out.with_suffix(".json").write_text(json.dumps(summary, indent=2, default=str))
+    return summary
+
+
+# --------------------------------------------------------------------------- plots (study, notebook)
+
+def plot_returns(path, env_steps, curves: dict, expert: float, random: float, title: str):
+    """True return against env steps, one line per ``{label: [iterations]}``, with the expert's
+    and the random policy's levels drawn."""
+    from jaxgen.core import plotting
+
+    plt = plotting._plt()
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    for label, y in curves.items():
+        ax.plot(env_steps, y, label=label)
+    ax.axhline(expert, color="k", ls="--", label="expert")
+    ax.axhline(random, color="gray", ls=":", label="random")
+    ax.set_xlabel("env steps")
+    ax.set_ylabel("true return (training episodes)")
+    ax.set_title(title)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+def plot_d_scores(path, env_steps, expert_scores: dict, policy_scores: dict, title: str):
+    """D's mean score on expert (solid) and policy (dashed) transitions over training, one pair
+    per ``{label: [iterations]}`` (the course report's figure 12)."""
+    from jaxgen.core import plotting
+
+    plt = plotting._plt()
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    for label, y in expert_scores.items():
+        line, = ax.plot(env_steps, y, "-", label=f"expert, {label}")
+        ax.plot(env_steps, policy_scores[label], "--", color=line.get_color(), label=f"policy, {label}")
+    ax.axhline(0.5, color="gray", lw=0.8)
+    ax.set_xlabel("env steps")
+    ax.set_ylabel("mean D(s, a)")
+    ax.set_title(title)
+    ax.legend(fontsize=6)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+def plot_bars(path, ks, bc_pct, gail_pct, title: str):
+    """BC and GAIL (% of the expert, random = 0) by number of expert trajectories."""
+    import numpy as np
+
+    from jaxgen.core import plotting
+
+    plt = plotting._plt()
+    fig, ax = plt.subplots(figsize=(5, 3.5))
+    w, pos = 0.38, np.arange(len(ks))
+    ax.bar(pos - w / 2, bc_pct, w, label="BC")
+    ax.bar(pos + w / 2, gail_pct, w, label="GAIL")
+    ax.axhline(100, color="k", ls="--", lw=1)
+    ax.set_xticks(pos, [str(k) for k in ks])
+    ax.set_xlabel("expert trajectories")
+    ax.set_ylabel("% of expert (random = 0)")
+    ax.set_title(title)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+def random_return(env: str, episodes: int = 100, seed: int = 7) -> float:
+    """Mean return of the uniformly random policy over ``episodes`` complete episodes (the 0 % of
+    the normalised score)."""
+    import jax
+    import jax.numpy as jnp
+    import numpy as np
+
+    from jaxgen.rl import envs
+
+    spec = envs.spec(env)
+
+    def policy(k, obs):
+        n = obs.shape[0]
+        if spec.discrete:
+            return jax.random.randint(k, (n,), 0, spec.action_dim)
+        lo, hi = jnp.asarray(spec.low).reshape(-1), jnp.asarray(spec.high).reshape(-1)
+        return envs.env_action(spec, jax.random.uniform(k, (n, spec.action_dim), minval=lo, maxval=hi))
+
+    r, _ = jax.jit(lambda k: envs.rollout_returns(spec.env, spec.params, policy, k, episodes))(jax.random.PRNGKey(seed))
+    return float(np.mean(np.asarray(r)))
+
+
+def normalised(x, random: float, expert: float):
+    """``100 (x - random) / (expert - random)``: random = 0 %, expert = 100 %."""
+    import numpy as np
+
+    return 100.0 * (np.asarray(x, np.float64) - random) / (expert - random)
