@@ -173,6 +173,12 @@ register(Algorithm("reinforce", "jaxgen.rl.reinforce", "jaxgen.rl.reinforce:Rein
                    "jaxgen.rl.fit:REINFORCE_FAMILY", "REINFORCE with Monte Carlo returns",
                    example="jaxgen train reinforce --env CartPole-v1 --threshold 475"))
 
+register(Algorithm("seqgan", "jaxgen.generative.seqgan", "jaxgen.generative.seqgan:SeqGANConfig",
+                   "jaxgen.generative.seqgan_fit:FAMILY",
+                   "SeqGAN: LSTM generator by policy gradient with Monte Carlo rollouts against a text CNN "
+                   "(synthetic oracle or COCO captions; --mle-only: the MLE baseline)",
+                   example="jaxgen train seqgan --task oracle --rounds 50"))
+
 
 def algorithm_of(config) -> Algorithm:
     """The entry whose config class is ``type(config)`` (the first, for shared classes)."""

@@ -215,6 +215,12 @@ def mle_loss(cfg: SeqGANConfig, g: dict, tokens: jax.Array) -> jax.Array:
     return -jnp.mean(T.token_logp(g, tokens, cfg.start_token))
 
 
+def pg_loss(cfg: SeqGANConfig, g: dict, seqs: jax.Array, q: jax.Array) -> jax.Array:
+    """The REINFORCE surrogate of G on its sampled ``seqs int [B, L]`` weighted by ``q [B, L]``
+    (:func:`jaxgen.losses.policy_gradient.policy_gradient_loss` on the tokens' log-probabilities)."""
+    return policy_gradient_loss(T.token_logp(g, seqs, cfg.start_token), q)
+
+
 def pg_update(state: SeqGANState, key: jax.Array) -> tuple[SeqGANState, dict]:
     """One policy-gradient update of G: sample ``batch_size`` sequences, Q by Monte Carlo
     rollouts scored by D, the REINFORCE surrogate on the tokens' log-probabilities."""
@@ -225,10 +231,7 @@ def pg_update(state: SeqGANState, key: jax.Array) -> tuple[SeqGANState, dict]:
     q = T.mc_rewards(score, state.rollout, kr, seqs, cfg.n_rollouts, cfg.start_token, hp["temperature"])
     q = jax.lax.stop_gradient(q)
 
-    def loss_fn(g):
-        return policy_gradient_loss(T.token_logp(g, seqs, cfg.start_token), q)
-
-    loss, grads = jax.value_and_grad(loss_fn)(state.g)
+    loss, grads = jax.value_and_grad(lambda g: pg_loss(cfg, g, seqs, q))(state.g)
     updates, opt = build(cfg)[1].update(grads, state.g_opt_pg, state.g)
     g = optax.apply_updates(state.g, updates)
     return state.replace(g=g, g_opt_pg=opt), {"pg_loss": loss, "reward": jnp.mean(q[:, -1]), "q_mean": jnp.mean(q)}
