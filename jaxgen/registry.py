@@ -209,6 +209,12 @@ register(Algorithm("gail", "jaxgen.rl.gail", "jaxgen.rl.gail:GAILConfig", "jaxge
                    "GAIL: PPO on a discriminator's reward, from expert demonstrations", presets="jaxgen.rl.gail:PRESETS",
                    default_preset="cartpole", example="jaxgen train gail --num-trajectories 4 --threshold 450"))
 
+register(Algorithm("seqgan", "jaxgen.generative.seqgan", "jaxgen.generative.seqgan:SeqGANConfig",
+                   "jaxgen.generative.seqgan_fit:FAMILY",
+                   "SeqGAN: LSTM generator by policy gradient with Monte Carlo rollouts against a text CNN "
+                   "(synthetic oracle or COCO captions; --mle-only: the MLE baseline)",
+                   example="jaxgen train seqgan --task oracle --rounds 50"))
+
 
 def algorithm_of(config) -> Algorithm:
     """The entry whose config class is ``type(config)`` (the first, for shared classes)."""

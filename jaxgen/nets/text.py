@@ -1,0 +1,261 @@
+"""Networks over token sequences: the LSTM language model (SeqGAN's generator, rollout network
+and synthetic oracle) and the text CNN discriminator (Zhang & LeCun 2015; Kim 2014; SeqGAN).
+
+**The LSTM** is written as pure functions over a parameter dict (so that the oracle's stored
+arrays, the generator and its delayed rollout copy are the same object type, and Polyak
+averaging is a tree map). The four gates are fused into one matrix, in the order input,
+forget, output, candidate::
+
+    {"emb": [V, E], "W": [E, 4H], "U": [H, 4H], "b": [4H], "Wo": [H, V], "bo": [V]}
+
+with the recurrence of the SeqGAN oracle (no peepholes, h and c start at zero, x the
+embedding of the previous token, ``start`` at t = 0)::
+
+    i, f, o = sigmoid(x W_* + h U_* + b_*);  c~ = tanh(x W_c + h U_c + b_c)
+    c = f * c_prev + i * c~;  h = o * tanh(c);  logits = h Wo + bo
+
+:func:`oracle_params` converts the stored oracle arrays (``Wi, Ui, bi, ...``) to this layout.
+
+**Sampling** draws a token from ``softmax(logits / temperature)`` by inverting the CDF with one
+uniform number per token (:func:`categorical`): the same distribution as
+``jax.random.categorical`` (Gumbel-max), which needs V random numbers per token -- with
+V = 5,000 the random numbers dominate a rollout on the CPU (measured in
+``benchmarks/seqgan_oracle.py``).
+
+**The discriminator** (:class:`TextCNN`): an embedding, one 1-D convolution per filter width
+(ReLU, max over time), a highway layer, dropout and a two-class linear output, as in SeqGAN
+(embedding 64; widths 1-10, 15, 20 with 100, 200, 200, 200, 200, 100, 100, 100, 100, 100, 160,
+160 filters). Its probability of "real" is :func:`real_prob`.
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+Params = dict
+
+#: SeqGAN's discriminator: filter widths and the number of filters of each
+PAPER_WIDTHS = (1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 15, 20)
+PAPER_FILTERS = (100, 200, 200, 200, 200, 100, 100, 100, 100, 100, 160, 160)
+
+
+# --------------------------------------------------------------------------- the LSTM language model
+
+def lstm_init(key: jax.Array, vocab: int, emb: int, hidden: int, std: float = 0.1) -> Params:
+    """SeqGAN's generator initialisation: every weight and bias ~ N(0, std^2)."""
+    ks = jax.random.split(key, 6)
+    n = lambda k, shape: std * jax.random.normal(k, shape, jnp.float32)
+    return {"emb": n(ks[0], (vocab, emb)), "W": n(ks[1], (emb, 4 * hidden)), "U": n(ks[2], (hidden, 4 * hidden)),
+            "b": n(ks[3], (4 * hidden,)), "Wo": n(ks[4], (hidden, vocab)), "bo": n(ks[5], (vocab,))}
+
+
+ORACLE_ARRAYS = {"g_embeddings": ("V", "E"), "Wi": ("E", "H"), "Ui": ("H", "H"), "bi": ("H",),
+                 "Wf": ("E", "H"), "Uf": ("H", "H"), "bf": ("H",), "Wog": ("E", "H"), "Uog": ("H", "H"),
+                 "bog": ("H",), "Wc": ("E", "H"), "Uc": ("H", "H"), "bc": ("H",), "Wo": ("H", "V"), "bo": ("V",)}
+
+
+def oracle_params(arrays) -> Params:
+    """The fused parameter dict of the SeqGAN oracle's stored arrays (``g_embeddings``,
+    ``Wi, Ui, bi`` (input), ``Wf, Uf, bf`` (forget), ``Wog, Uog, bog`` (output), ``Wc, Uc, bc``
+    (candidate), ``Wo, bo``)."""
+    a = {k: jnp.asarray(arrays[k], jnp.float32) for k in ORACLE_ARRAYS}
+    return {"emb": a["g_embeddings"], "W": jnp.concatenate([a["Wi"], a["Wf"], a["Wog"], a["Wc"]], 1),
+            "U": jnp.concatenate([a["Ui"], a["Uf"], a["Uog"], a["Uc"]], 1),
+            "b": jnp.concatenate([a["bi"], a["bf"], a["bog"], a["bc"]]), "Wo": a["Wo"], "bo": a["bo"]}
+
+
+def sizes(p: Params) -> tuple[int, int, int]:
+    """``(vocab V, embedding E, hidden H)`` of a parameter dict."""
+    return p["emb"].shape[0], p["emb"].shape[1], p["U"].shape[0]
+
+
+def zero_carry(p: Params, batch_shape: tuple) -> tuple[jax.Array, jax.Array]:
+    h = jnp.zeros((*batch_shape, p["U"].shape[0]), jnp.float32)
+    return h, h
+
+
+def cell(p: Params, token: jax.Array, carry):
+    """One step: ``token int [...]`` (the previous token), ``carry (h, c)`` each ``[..., H]``
+    -> ``(logits [..., V], new carry)``."""
+    h, c = carry
+    z = p["emb"][token] @ p["W"] + h @ p["U"] + p["b"]
+    i, f, o, g = jnp.split(z, 4, axis=-1)
+    c = jax.nn.sigmoid(f) * c + jax.nn.sigmoid(i) * jnp.tanh(g)
+    h = jax.nn.sigmoid(o) * jnp.tanh(c)
+    return h @ p["Wo"] + p["bo"], (h, c)
+
+
+def inputs_of(tokens: jax.Array, start: int) -> jax.Array:
+    """The input tokens of teacher forcing: ``[start, y_0, ..., y_{L-2}]`` for ``tokens [B, L]``."""
+    return jnp.concatenate([jnp.full_like(tokens[:, :1], start), tokens[:, :-1]], axis=1)
+
+
+def hidden_states(p: Params, tokens: jax.Array, start: int):
+    """Teacher forcing: ``(h [B, L, H], carries)`` where ``carries[t]`` (each ``[L, B, H]``, time
+    first) is the state after the inputs ``start, y_0, ..., y_{t-1}`` -- the state that predicts
+    ``y_t`` from ``h``."""
+    def step(carry, tok):
+        h, c = carry
+        z = p["emb"][tok] @ p["W"] + h @ p["U"] + p["b"]
+        i, f, o, g = jnp.split(z, 4, axis=-1)
+        c = jax.nn.sigmoid(f) * c + jax.nn.sigmoid(i) * jnp.tanh(g)
+        h = jax.nn.sigmoid(o) * jnp.tanh(c)
+        return (h, c), (h, c)
+
+    _, (hs, cs) = jax.lax.scan(step, zero_carry(p, tokens.shape[:1]), inputs_of(tokens, start).T)
+    return jnp.swapaxes(hs, 0, 1), (hs, cs)
+
+
+def token_logp(p: Params, tokens: jax.Array, start: int, temperature=1.0) -> jax.Array:
+    """``log p(y_t | y_<t)`` of every token, ``float [B, L]`` (teacher forcing)."""
+    h, _ = hidden_states(p, tokens, start)
+    logits = (h @ p["Wo"] + p["bo"]) / temperature
+    logz = jax.nn.logsumexp(logits, axis=-1)
+    return jnp.take_along_axis(logits, tokens[..., None], axis=-1)[..., 0] - logz
+
+
+def nll(p: Params, tokens: jax.Array, start: int, mask: jax.Array | None = None, chunk: int = 500) -> jax.Array:
+    """Mean negative log-likelihood per token of ``tokens [N, L]`` (over ``mask``'s entries),
+    ``chunk`` sequences at a time (the logits of all N would be ``N L V`` floats)."""
+    n, length = tokens.shape
+    mask = jnp.ones(tokens.shape, jnp.float32) if mask is None else mask.astype(jnp.float32)
+    b = min(chunk, n)
+    pad = -n % b
+    tok = jnp.pad(tokens, ((0, pad), (0, 0))).reshape(-1, b, length)
+    msk = jnp.pad(mask, ((0, pad), (0, 0))).reshape(-1, b, length)
+    tot = jax.lax.map(lambda tm: jnp.sum(token_logp(p, tm[0], start) * tm[1]), (tok, msk))
+    return -jnp.sum(tot) / jnp.maximum(jnp.sum(mask), 1.0)
+
+
+BLOCK = 64  # categorical(): the vocabulary is searched in blocks of this many tokens
+
+
+def categorical(key: jax.Array, logits: jax.Array, temperature=1.0) -> jax.Array:
+    """One draw from ``softmax(logits / temperature)`` per row of ``logits [..., V]`` -> ``int32 [...]``.
+
+    Inverse CDF with one uniform number per row, searched in two levels (the cumulative sums of
+    ``ceil(V / 64)`` block totals, then of the 64 weights of the chosen block), which on the
+    CPU is several times faster than a cumulative sum over V and than the Gumbel-max trick of
+    ``jax.random.categorical`` (V random numbers per row)."""
+    v = logits.shape[-1]
+    z = logits / temperature
+    e = jnp.exp(z - jax.lax.stop_gradient(jnp.max(z, axis=-1, keepdims=True)))
+    nb = -(-v // BLOCK)
+    e = jnp.pad(e, [(0, 0)] * (e.ndim - 1) + [(0, nb * BLOCK - v)]).reshape(*e.shape[:-1], nb, BLOCK)
+    bsum = jnp.sum(e, axis=-1)  # [..., nb]
+    bcdf = jnp.cumsum(bsum, axis=-1)
+    u = jax.random.uniform(key, logits.shape[:-1]) * bcdf[..., -1]
+    blk = jnp.minimum(jnp.sum(bcdf < u[..., None], axis=-1), nb - 1)
+    below = jnp.take_along_axis(bcdf - bsum, blk[..., None], axis=-1)[..., 0]
+    inner = jnp.take_along_axis(e, blk[..., None, None], axis=-2)[..., 0, :]  # [..., BLOCK]
+    icdf = jnp.cumsum(inner, axis=-1)
+    pos = jnp.minimum(jnp.sum(icdf < (u - below)[..., None], axis=-1), BLOCK - 1)
+    return jnp.minimum(blk * BLOCK + pos, v - 1).astype(jnp.int32)
+
+
+def continue_from(p: Params, key: jax.Array, token: jax.Array, carry, steps: int, temperature=1.0) -> jax.Array:
+    """Sample ``steps`` tokens after ``token int [...]`` from state ``carry`` -> ``int32 [..., steps]``."""
+    def step(c, k):
+        tok, carry = c
+        logits, carry = cell(p, tok, carry)
+        nxt = categorical(k, logits, temperature)
+        return (nxt, carry), nxt
+
+    _, out = jax.lax.scan(step, (token, carry), jax.random.split(key, steps))
+    return jnp.moveaxis(out, 0, -1)
+
+
+def sample(p: Params, key: jax.Array, n: int, length: int, start: int, temperature=1.0) -> jax.Array:
+    """``n`` sequences of ``length`` tokens, ``int32 [n, length]`` (one ``lax.scan``)."""
+    tok = jnp.full((n,), start, jnp.int32)
+    return continue_from(p, key, tok, zero_carry(p, (n,)), length, temperature)
+
+
+def rollouts(p: Params, key: jax.Array, tokens: jax.Array, n_rollouts: int, start: int, temperature=1.0) -> jax.Array:
+    """Monte Carlo completions of every prefix: ``int32 [L-1, N, B, L]``, entry ``[t-1, n, b]`` =
+    the first ``t`` tokens of ``tokens[b]`` (``int [B, L]``), then ``L - t`` tokens sampled by
+    ``p`` (t = 1 .. L-1). All prefixes and completions run in one scan of ``L - 1`` steps over a
+    batch of ``(L-1) N B`` (steps past the end of a completion are computed and dropped)."""
+    b, length = tokens.shape
+    _, (hs, cs) = hidden_states(p, tokens, start)  # [s]: the state after inputs start, y_0..y_{s-1}
+    # prefix t (y_0..y_{t-1}) continues with input y_{t-1} from the state [t-1]
+    h0 = jnp.broadcast_to(hs[: length - 1][:, None], (length - 1, n_rollouts, b, hs.shape[-1]))
+    c0 = jnp.broadcast_to(cs[: length - 1][:, None], h0.shape)
+    tok0 = jnp.broadcast_to(tokens.T[: length - 1][:, None], (length - 1, n_rollouts, b))
+    gen = continue_from(p, key, tok0, (h0, c0), length - 1, temperature)  # [L-1, N, B, L-1]
+    t = jnp.arange(1, length)[:, None, None, None]
+    s = jnp.arange(length)[None, None, None, :]
+    idx = jnp.clip(s - t, 0, length - 2)
+    gen_full = jnp.take_along_axis(gen, jnp.broadcast_to(idx, gen.shape[:3] + (length,)), axis=-1)
+    real = jnp.broadcast_to(tokens[None, None], gen_full.shape)
+    return jnp.where(s < t, real, gen_full).astype(jnp.int32)
+
+
+def mc_rewards(score_fn, p: Params, key: jax.Array, tokens: jax.Array, n_rollouts: int, start: int,
+               temperature=1.0) -> jax.Array:
+    """SeqGAN's action values: ``Q [B, L]`` with ``Q[b, t-1]`` = the mean of ``score_fn`` over
+    ``n_rollouts`` completions of the prefix ``tokens[b, :t]`` by ``p`` (t < L), and
+    ``Q[b, L-1] = score_fn(tokens)[b]``. ``score_fn: int [M, L] -> float [M]`` (e.g. D's
+    probability of "real"); the completions are scored one prefix length at a time (``lax.map``)."""
+    b, length = tokens.shape
+    full = rollouts(p, key, tokens, n_rollouts, start, temperature)  # [L-1, N, B, L]
+    scores = jax.lax.map(lambda x: score_fn(x.reshape(-1, length)).reshape(n_rollouts, b), full)
+    q = jnp.mean(scores, axis=1)  # [L-1, B]
+    return jnp.concatenate([q.T, score_fn(tokens)[:, None]], axis=1)
+
+
+# --------------------------------------------------------------------------- the text CNN
+
+class TextCNN(nn.Module):
+    """SeqGAN's discriminator: ``tokens int [B, L] -> logits [B, 2]`` (class 1 = real).
+
+    Attributes:
+      vocab: vocabulary size.
+      emb: embedding size (paper 64).
+      widths: filter widths (each <= L); filters: the number of filters of each width.
+    Dropout (keep probability ``keep``, traced) is applied before the output layer when a
+    ``dropout_key`` is given.
+    """
+
+    vocab: int
+    emb: int = 64
+    widths: Sequence[int] = PAPER_WIDTHS
+    filters: Sequence[int] = PAPER_FILTERS
+
+    @nn.compact
+    def __call__(self, tokens: jax.Array, keep=1.0, dropout_key: jax.Array | None = None) -> jax.Array:
+        table = self.param("embedding", nn.initializers.uniform(2.0), (self.vocab, self.emb))
+        x = table[tokens] - 1.0  # uniform in [-1, 1), as SeqGAN
+        pooled = []
+        for w, n in zip(self.widths, self.filters):
+            y = nn.Conv(n, (w,), padding="VALID", kernel_init=nn.initializers.truncated_normal(0.1),
+                        bias_init=nn.initializers.constant(0.1), name=f"conv{w}")(x)
+            pooled.append(jnp.max(nn.relu(y), axis=1))
+        hcat = jnp.concatenate(pooled, axis=-1)
+        size = hcat.shape[-1]
+        gate = jax.nn.sigmoid(nn.Dense(size, name="highway_gate")(hcat))
+        hcat = gate * nn.relu(nn.Dense(size, name="highway")(hcat)) + (1.0 - gate) * hcat
+        if dropout_key is not None:
+            mask = jax.random.bernoulli(dropout_key, keep, hcat.shape)
+            hcat = jnp.where(mask, hcat / keep, 0.0)
+        return nn.Dense(2, kernel_init=nn.initializers.truncated_normal(0.1),
+                        bias_init=nn.initializers.constant(0.1), name="out")(hcat)
+
+
+def real_prob(logits: jax.Array) -> jax.Array:
+    """D's probability that a sequence is real, ``[B]``, from its logits ``[B, 2]``."""
+    return jax.nn.softmax(logits, axis=-1)[..., 1]
+
+
+def output_l2(d_params: Params) -> jax.Array:
+    """SeqGAN's L2 term: ``(|W|^2 + |b|^2) / 2`` of the output layer only."""
+    out = d_params["out"]
+    return 0.5 * (jnp.sum(out["kernel"] ** 2) + jnp.sum(out["bias"] ** 2))
+
+
+__all__ = ["lstm_init", "oracle_params", "cell", "hidden_states", "token_logp", "nll", "categorical",
+           "continue_from", "sample", "rollouts", "mc_rewards", "TextCNN", "real_prob", "output_l2",
+           "PAPER_WIDTHS", "PAPER_FILTERS", "ORACLE_ARRAYS"]
