@@ -184,15 +184,15 @@ def test_bc_seeds_and_no_recompilation(probe_bc):
 
 def test_bc_mse_on_a_continuous_expert_reaches_its_action(tmp_path):
     """A synthetic linear expert on Pendulum: a = 0.5 * cos(theta); MSE cloning recovers it."""
-    d = demos.record("Pendulum-v1", lambda k, o: 0.5 * o[:, :1], jax.random.PRNGKey(0), 8, max_steps=50)
+    d = demos.record("Pendulum-v1", lambda k, o: 0.5 * o[:, :1], jax.random.PRNGKey(0), 4, max_steps=50)
     p = demos.save(tmp_path / "lin.npz", d)
-    cfg = bc.BCConfig(env="Pendulum-v1", demos=str(p), loss="mse", num_trajectories=8, epochs=6, updates_per_epoch=50,
+    cfg = bc.BCConfig(env="Pendulum-v1", demos=str(p), loss="mse", num_trajectories=4, epochs=6, updates_per_epoch=50,
                       batch_size=64, learning_rate=3e-3, val_fraction=0.2, policy=PolicyNetConfig(hidden=(16,)))
     state, m = jax.jit(bc.make_train(cfg))(jax.random.PRNGKey(0))
     out = bc.policy_out(cfg, state.params, jnp.asarray(d.obs))
     err = np.abs(np.asarray(out.loc) - d.action)
     assert err.mean() < 0.03, err.mean()
-    n = demos.prefix_size(bc.data_of(cfg)["ends"], 8)
+    n = demos.prefix_size(bc.data_of(cfg)["ends"], 4)
     before = bc.validation_loss(bc.init(jax.random.PRNGKey(0), cfg).params, cfg, bc.data_of(cfg), n)
     assert float(m["val_loss"][-1]) < 0.01 < float(before)  # the held-out loss falls too
 
