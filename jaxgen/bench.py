@@ -11,6 +11,8 @@ training samples for the generative models). Each (config, seed count) is measur
   trainer, as :func:`jaxgen.core.sweep.sweep` builds it, without the chunked runner's host
   work): ``compile_s`` is its ``lower + compile``; ``run_s`` the median of ``repeats`` calls
   after one untimed call (``spread`` = (max - min) / median of those);
+* a case whose data is not on this machine (a family that reads demonstrations or a corpus
+  from ``../shared/data``) is listed under ``skipped`` with the reason, not timed;
 * ``per_s`` = units of all seeds / run_s; ``vs_1_seed`` = per_s / the 1-seed row's per_s
   (how much throughput vmapping buys; ``n`` seeds at perfect scaling give ``n``).
 
@@ -35,7 +37,7 @@ import numpy as np
 from jaxgen import registry
 from jaxgen.core import config as C
 from jaxgen.core import timing
-from jaxgen.core.errors import ConfigError
+from jaxgen.core.errors import ConfigError, DataError
 
 SUITES = ("quick", "full")
 DEFAULT_SEEDS = {"quick": (1, 8), "full": (1, 8, 64)}
@@ -92,9 +94,14 @@ def run(suite: str = "quick", algos: Sequence[str] | None = None, seeds: Sequenc
         raise ConfigError(f"--repeats={repeats} is out of range; accepted: a whole number >= 1.")
     todo = cases(suite, algos)
     doc = machine()
-    doc.update(suite=suite, repeats=repeats, seeds=list(seeds), rows=[])
+    doc.update(suite=suite, repeats=repeats, seeds=list(seeds), rows=[], skipped=[])
     for algo, over, cfg in todo:
-        trainer, per_step, unit = algo.fam.bench_trainer(algo, cfg)
+        try:
+            trainer, per_step, unit = algo.fam.bench_trainer(algo, cfg)
+        except DataError as e:  # e.g. demonstrations or a corpus that is not on this machine
+            doc["skipped"].append({"algo": algo.name, "config": describe(over), "reason": str(e)})
+            log(f"  {algo.name} [{describe(over)}] skipped: {e}")
+            continue
         base = None
         for s in seeds:
             m = measure(trainer, s, repeats)

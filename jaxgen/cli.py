@@ -146,6 +146,8 @@ def cmd_bench(args) -> int:
     doc = bench.run(args.suite, algos, seeds, args.repeats, log=lambda line: print(line, file=sys.stderr, flush=True))
     print(bench.title(doc))
     print(bench.table(doc, markdown=args.markdown))
+    for skip in doc["skipped"]:
+        print(f"skipped {skip['algo']} [{skip['config']}]: {skip['reason']}")
     if args.json:
         print(f"wrote {bench.write_json(doc, args.json)}")
     return 0

@@ -189,25 +189,30 @@ register(Algorithm("reinforce", "jaxgen.rl.reinforce", "jaxgen.rl.reinforce:Rein
 register(Algorithm("td3", "jaxgen.rl.ddpg", "jaxgen.rl.ddpg:DDPGConfig", "jaxgen.rl.fit:DDPG_FAMILY",
                    "TD3 (twin critics, target smoothing, delayed actor) on a continuous gymnax environment",
                    presets="jaxgen.rl.ddpg:PRESETS", default_preset="td3", fixed={"twin": True},
-                   example="jaxgen train td3 --env Pendulum-v1 --threshold -200"))
+                   example="jaxgen train td3 --env Pendulum-v1 --threshold -200",
+                   bench={"full": [{}]}))
 
 register(Algorithm("ddpg", "jaxgen.rl.ddpg", "jaxgen.rl.ddpg:DDPGConfig", "jaxgen.rl.fit:DDPG_FAMILY",
                    "DDPG on a continuous gymnax environment", presets="jaxgen.rl.ddpg:PRESETS",
-                   default_preset="pendulum", example="jaxgen train ddpg --env Pendulum-v1 --threshold -200"))
+                   default_preset="pendulum", example="jaxgen train ddpg --env Pendulum-v1 --threshold -200",
+                   bench={"quick": [{"total_steps": 5_000}], "full": [{}]}))
 
 register(Algorithm("maddpg", "jaxgen.rl.maddpg", "jaxgen.rl.maddpg:MADDPGConfig", "jaxgen.rl.maddpg_fit:FAMILY",
                    "MADDPG (or --independent DDPG) on jaxmarl's particle tasks simple_spread / simple_adversary",
                    presets="jaxgen.rl.maddpg:PRESETS", default_preset="openai",
-                   example="jaxgen train maddpg --env simple_spread --preset study"))
+                   example="jaxgen train maddpg --env simple_spread --preset study",
+                   bench={"quick": [{"total_steps": 10_400}], "full": [{"total_steps": 104_000}]}))
 
 register(Algorithm("bc", "jaxgen.rl.bc", "jaxgen.rl.bc:BCConfig", "jaxgen.rl.imitation_fit:BC_FAMILY",
                    "behavioural cloning from expert demonstrations (discrete: cross-entropy; continuous: NLL or MSE)",
                    presets="jaxgen.rl.bc:PRESETS", default_preset="cartpole",
-                   example="jaxgen train bc --env CartPole-v1 --num-trajectories 4"))
+                   example="jaxgen train bc --env CartPole-v1 --num-trajectories 4",
+                   bench={"quick": [{"epochs": 5}], "full": [{}]}))
 
 register(Algorithm("gail", "jaxgen.rl.gail", "jaxgen.rl.gail:GAILConfig", "jaxgen.rl.imitation_fit:GAIL_FAMILY",
                    "GAIL: PPO on a discriminator's reward, from expert demonstrations", presets="jaxgen.rl.gail:PRESETS",
-                   default_preset="cartpole", example="jaxgen train gail --num-trajectories 4 --threshold 450"))
+                   default_preset="cartpole", example="jaxgen train gail --num-trajectories 4 --threshold 450",
+                   bench={"quick": [{"ppo.total_steps": 50_000}], "full": [{}]}))
 
 register(Algorithm("seqgan", "jaxgen.generative.seqgan", "jaxgen.generative.seqgan:SeqGANConfig",
                    "jaxgen.generative.seqgan_fit:FAMILY",

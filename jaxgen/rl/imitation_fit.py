@@ -47,6 +47,10 @@ class BCFamily(RLFamily):
         lines.append(f"   curves.png, results.json, metrics.jsonl and checkpoints in {out['run_dir']}")
         return lines
 
+    def bench_trainer(self, algo, config):
+        """BC's iterations are epochs of ``updates_per_epoch`` minibatches: counted in samples."""
+        return algo.mod.make_trainer(config), config.updates_per_epoch * config.batch_size, "samples"
+
 
 def _gail_per_iteration(config) -> int:
     return config.ppo.batch_size
