@@ -45,7 +45,11 @@ def main():
     p.add_argument("--buffer", type=int, default=200_000)
     p.add_argument("--variants", default="maddpg,independent")
     p.add_argument("--out", default=None, help="JSON of the results (default benchmarks/results/maddpg_<env>.json)")
+    p.add_argument("--plot", nargs="+", default=None, metavar="JSON", help="only draw the figures of these result files")
     a = p.parse_args()
+    if a.plot:
+        print(plot(a.plot, os.path.join(os.path.dirname(__file__), "results", "maddpg_curves.png")))
+        return
     out = {"uptime": os.getloadavg(), "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
     sp = ma_envs.spec(a.env)
     rnd = jax.device_get(jax.jit(lambda k: ma_envs.random_returns(sp, k, 1000))(jax.random.PRNGKey(0)))
@@ -65,6 +69,37 @@ def main():
         with open(path, "w") as f:
             json.dump(out, f)
     print("load average at the end:", os.getloadavg())
+
+
+def plot(paths, out):
+    """The study's figures from its JSON files: per-agent training returns and each critic's loss,
+    MADDPG against independent DDPG (one row per task)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axs = plt.subplots(len(paths), 2, figsize=(11, 3.6 * len(paths)), squeeze=False)
+    for row, path in zip(axs, paths):
+        with open(path) as f:
+            res = json.load(f)
+        for v, style in (("maddpg", "-"), ("independent", "--")):
+            if v not in res:
+                continue
+            r = res[v]
+            x = np.asarray(r["curve_env_steps"])
+            for i in range(3):
+                row[0].plot(x, r["curves"][f"episode_return_{i}"], style, color=f"C{i}", label=f"{v} agent {i}")
+                row[1].plot(x, r["curves"][f"critic_loss_{i}"], style, color=f"C{i}", label=f"{v} critic {i}")
+        row[0].set_title(f"{res['maddpg']['env']}: training return per agent (solid MADDPG, dashed independent)", fontsize=8)
+        row[1].set_title(f"{res['maddpg']['env']}: critic loss per agent", fontsize=8)
+        row[1].set_yscale("log")
+        for ax in row:
+            ax.set_xlabel("env steps")
+            ax.legend(fontsize=6)
+    fig.tight_layout()
+    fig.savefig(out, dpi=90)
+    return out
 
 
 if __name__ == "__main__":
