@@ -181,5 +181,8 @@ def test_distributed_options_are_checked_before_anything_runs(capsys):
     assert cli.main(["sweep", "vae", "--distributed", "--coordinator", "nohost", "--num-processes", "2",
                      "--process-id", "0"]) == 2
     assert "--coordinator='nohost' is not accepted; accepted: HOST:PORT" in capsys.readouterr().err
+    # read before the parser is built (building it imports modules that run JAX)
+    assert cli.main(["train", "vae", "--num-processes", "2", "--epochs", "1"]) == 2
+    assert "--num-processes belongs to a multi-process run; add --distributed" in capsys.readouterr().err
     with pytest.raises(DistributedError, match="--process-id=2 is out of range; accepted: 0 to 1"):
         distributed.initialize("127.0.0.1:1234", 2, 2)
