@@ -186,3 +186,6 @@ def test_distributed_options_are_checked_before_anything_runs(capsys):
     assert "--num-processes belongs to a multi-process run; add --distributed" in capsys.readouterr().err
     with pytest.raises(DistributedError, match="--process-id=2 is out of range; accepted: 0 to 1"):
         distributed.initialize("127.0.0.1:1234", 2, 2)
+    # this process has run JAX already: too late to join, said in one sentence
+    with pytest.raises(DistributedError, match="must start before anything runs on a JAX device"):
+        distributed.initialize(f"127.0.0.1:{_free_port()}", 2, 0, timeout_s=5)
