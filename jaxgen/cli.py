@@ -223,21 +223,35 @@ def _quiet_libraries() -> None:
         pass
 
 
+def _join_distributed(argv: list) -> None:
+    """``jaxgen train|sweep … --distributed``: join the multi-process run (jax.distributed must
+    start before anything runs on a device, so before the registry's modules are imported)."""
+    if not argv or argv[0] not in ("train", "sweep"):
+        return
+    from jaxgen.core import distributed
+
+    pre = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
+    distributed.add_args(pre)
+    known, _ = pre.parse_known_args(argv[1:])
+    distributed.from_args(known)
+
+
 def main(argv=None) -> int:
     """Run one command; its exit status: 0 done, 2 a failure explained in one sentence on
     stderr (bad input, a busy or damaged run directory, divergence, not enough memory --
     XLA's out-of-memory error is translated), 130 interrupted; anything else is a bug and
     keeps its traceback (status 1)."""
     _quiet_libraries()
+    try:  # before the parser is built: importing the registry's modules runs JAX (gymnax's constants)
+        _join_distributed(sys.argv[1:] if argv is None else list(argv))
+    except JaxgenError as e:
+        print(f"jaxgen: error: {e}", file=sys.stderr)
+        return 2
     try:
         args = build_parser().parse_args(argv)
     except SystemExit as e:  # argparse: --help (0) or a refused option (2, one line already printed)
         return e.code if isinstance(e.code, int) else 2
     try:
-        if getattr(args, "distributed", None) is not None:
-            from jaxgen.core import distributed
-
-            distributed.from_args(args)
         return args.func(args)
     except JaxgenError as e:
         print(f"jaxgen: error: {e}", file=sys.stderr)

@@ -133,6 +133,10 @@ def initialize(coordinator: str | None = None, num_processes: int | None = None,
                                    shutdown_timeout_seconds=max(5, int(timeout_s)))
     except (ValueError, RuntimeError) as e:  # JaxRuntimeError is a RuntimeError
         msg = str(e)
+        if "before" in msg and ("computation" in msg or "backend" in msg):
+            raise DistributedError("jax.distributed must start before anything runs on a JAX device, and something "
+                                   "already did; call jaxgen.core.distributed.initialize (or pass --distributed) "
+                                   "first.") from None
         if "should only be called once" in msg or "already" in msg and "initialized" in msg:
             raise DistributedError("jax.distributed is already initialised in this process with other settings; "
                                    "initialise it once, before anything touches a JAX device.") from None

@@ -43,9 +43,11 @@ def _env(**extra) -> dict:
     return {**env, "JAX_PLATFORMS": "cpu", "PYTHONPATH": str(ROOT), **extra}
 
 
-def _launch(stage: str, out: Path, processes: int = 2) -> list[str]:
-    """Run ``dist_worker.py stage out`` in ``processes`` processes; their logs (stdout+stderr)."""
+def _launch(stage: str, out: Path, processes: int = 2, meanwhile=None) -> tuple[list[str], object]:
+    """Run ``dist_worker.py stage out`` in ``processes`` processes, and ``meanwhile()`` in this
+    one while they run (they often wait on each other); (their logs, what ``meanwhile`` returned)."""
     port = _free_port()
+    got = None
     procs, logs = [], []
     try:
         for i in range(processes):
@@ -55,6 +57,7 @@ def _launch(stage: str, out: Path, processes: int = 2) -> list[str]:
                        JAX_NUM_PROCESSES=str(processes), JAX_PROCESS_ID=str(i))
             procs.append(subprocess.Popen([sys.executable, str(WORKER), stage, str(out)], env=env, stdout=log,
                                           stderr=subprocess.STDOUT, start_new_session=True))
+        got = meanwhile() if meanwhile is not None else None
         for p in procs:
             p.wait(timeout=LAUNCH_TIMEOUT_S)
     finally:
@@ -69,13 +72,28 @@ def _launch(stage: str, out: Path, processes: int = 2) -> list[str]:
         log.close()
     for i, (p, text) in enumerate(zip(procs, texts)):
         assert p.returncode == 0 and f"done {stage} {i}" in text, f"process {i} of {stage}: {text[-3000:]}"
-    return texts
+    return texts, got
+
+
+def _references(worker) -> dict:
+    """The single-process (1 device) runs the two-process ones are compared with."""
+    from jaxgen.core import runner
+    from jaxgen.core.sweep import sweep
+    from jaxgen.generative import autoencoder as ae
+
+    images, _, _ = worker.data()
+    tr = ae.make_trainer(worker.CFG, {"images": images})
+    res = sweep(tr, seeds=4, grid={"learning_rate": [1e-3, 3e-4]}, progress=False, mode="scan", chunk_steps=worker.CHUNK)
+    single = runner.run(tr, 0, chunk_steps=worker.CHUNK, mode="scan", progress=False, check_finite=False)
+    return {"sweep": res.final["loss"], "params": _params(single.state)}
 
 
 @pytest.fixture(scope="module")
-def two(tmp_path_factory):
+def two(tmp_path_factory, worker):
+    """(out dir, the two processes' logs, the single-process references computed meanwhile)."""
     out = tmp_path_factory.mktemp("dist")
-    return out, _launch("train", out)
+    logs, ref = _launch("train", out, meanwhile=lambda: _references(worker))
+    return out, logs, ref
 
 
 @pytest.fixture(scope="module")
@@ -93,30 +111,18 @@ def _params(state) -> dict:
     return {jax.tree_util.keystr(k): np.asarray(v) for k, v in flat}
 
 
-def test_sweep_over_two_processes_gives_the_single_process_results(two, worker, capsys):
-    from jaxgen.core.sweep import sweep
-    from jaxgen.generative import autoencoder as ae
-
-    out, logs = two
+def test_sweep_over_two_processes_gives_the_single_process_results(two):
+    out, _, ref = two
     got = json.loads((out / "sweep.json").read_text())
     assert got["devices"] == 4 and jax.device_count() == 1
-    images, _, _ = worker.data()
-    res = sweep(ae.make_trainer(worker.CFG, {"images": images}), seeds=4, grid={"learning_rate": [1e-3, 3e-4]},
-                progress=False, mode="scan", chunk_steps=worker.CHUNK)
     assert np.asarray(got["loss"]).shape == (2, 4)
-    np.testing.assert_allclose(got["loss"], res.final["loss"], rtol=1e-5)
+    np.testing.assert_allclose(got["loss"], ref["sweep"], rtol=1e-5)
     assert len(set(np.ravel(got["loss"]).tolist())) == 8  # every run its own
 
 
-def test_data_parallel_vae_ends_with_the_single_process_parameters(two, worker):
-    from jaxgen.core import runner
-    from jaxgen.generative import autoencoder as ae
-
-    out, _ = two
-    images, _, _ = worker.data()
-    single = runner.run(ae.make_trainer(worker.CFG, {"images": images}), 0, chunk_steps=worker.CHUNK, mode="scan",
-                        progress=False, check_finite=False)
-    mine, theirs = _params(single.state), dict(np.load(out / "full_params.npz"))
+def test_data_parallel_vae_ends_with_the_single_process_parameters(two):
+    out, _, ref = two
+    mine, theirs = ref["params"], dict(np.load(out / "full_params.npz"))
     assert sorted(mine) == sorted(theirs)
     for k in mine:
         np.testing.assert_allclose(theirs[k], mine[k], atol=1e-6, rtol=0, err_msg=k)
@@ -132,7 +138,7 @@ def test_data_parallel_vae_ends_with_the_single_process_parameters(two, worker):
 def test_checkpoint_resumes_in_two_processes_bit_identically_and_loads_in_one(two, capsys):
     from jaxgen import cli
 
-    out, _ = two
+    out, _, _ = two
     full, cut = np.load(out / "full_params.npz"), np.load(out / "cut_params.npz")
     assert sorted(full.files) == sorted(cut.files)
     for k in full.files:
@@ -146,7 +152,7 @@ def test_checkpoint_resumes_in_two_processes_bit_identically_and_loads_in_one(tw
 def test_resume_with_another_process_count_is_one_sentence(two, worker):
     from jaxgen.generative import ae_fit
 
-    out, _ = two
+    out, _, _ = two
     images, tx, ty = worker.data()
     before = (out / "cut" / "metrics.jsonl").read_text()
     with pytest.raises(DistributedError, match=r"saved by 2 processes; resume it with 2 \(this is 1\)"):
@@ -156,12 +162,12 @@ def test_resume_with_another_process_count_is_one_sentence(two, worker):
 
 def test_unreachable_coordinator_is_one_sentence_within_the_timeout():
     port = _free_port()  # nothing listens there
-    code = f"from jaxgen.core import distributed; distributed.initialize('127.0.0.1:{port}', 2, 1, timeout_s=2)"
+    code = f"from jaxgen.core import distributed; distributed.initialize('127.0.0.1:{port}', 2, 1, timeout_s=1)"
     r = subprocess.run([sys.executable, "-c", code], env=_env(), capture_output=True, text=True, timeout=60)
     assert r.returncode == 2, r.stderr[-2000:]
     line = r.stderr.strip().splitlines()[-1]
     assert line == (f"jaxgen: error: process 1 of 2 could not join the distributed run at coordinator 127.0.0.1:{port} "
-                    "within 2 s (coordinator unreachable, or not all 2 processes started); start every process with "
+                    "within 1 s (coordinator unreachable, or not all 2 processes started); start every process with "
                     "the same --coordinator and --num-processes, and check the address and port.")
 
 
@@ -175,5 +181,11 @@ def test_distributed_options_are_checked_before_anything_runs(capsys):
     assert cli.main(["sweep", "vae", "--distributed", "--coordinator", "nohost", "--num-processes", "2",
                      "--process-id", "0"]) == 2
     assert "--coordinator='nohost' is not accepted; accepted: HOST:PORT" in capsys.readouterr().err
+    # read before the parser is built (building it imports modules that run JAX)
+    assert cli.main(["train", "vae", "--num-processes", "2", "--epochs", "1"]) == 2
+    assert "--num-processes belongs to a multi-process run; add --distributed" in capsys.readouterr().err
     with pytest.raises(DistributedError, match="--process-id=2 is out of range; accepted: 0 to 1"):
         distributed.initialize("127.0.0.1:1234", 2, 2)
+    # this process has run JAX already: too late to join, said in one sentence
+    with pytest.raises(DistributedError, match="must start before anything runs on a JAX device"):
+        distributed.initialize(f"127.0.0.1:{_free_port()}", 2, 0, timeout_s=5)
