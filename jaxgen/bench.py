@@ -82,16 +82,22 @@ def describe(over: dict) -> str:
     return " ".join(f"{k}={v}" for k, v in over.items()) or "defaults"
 
 
-def run(suite: str = "quick", algos: Sequence[str] | None = None, seeds: Sequence[int] | None = None,
-        repeats: int | None = None, log=print) -> dict:
-    """Measure every case of ``suite`` at every seed count; returns the JSON document
-    (machine description + ``rows``). ``log`` gets one line per measurement as it finishes."""
+def check(suite: str, seeds: Sequence[int] | None, repeats: int | None) -> tuple[tuple, int]:
+    """``(seed counts, repeats)`` with the suite's defaults; ConfigError (one sentence) if out of range."""
     seeds = tuple(seeds or DEFAULT_SEEDS.get(suite, (1,)))
     if any(s < 1 for s in seeds):
         raise ConfigError(f"--seeds={','.join(map(str, seeds))} is not accepted; accepted: whole numbers >= 1.")
     repeats = DEFAULT_REPEATS.get(suite, 3) if repeats is None else repeats
     if repeats < 1:
         raise ConfigError(f"--repeats={repeats} is out of range; accepted: a whole number >= 1.")
+    return seeds, repeats
+
+
+def run(suite: str = "quick", algos: Sequence[str] | None = None, seeds: Sequence[int] | None = None,
+        repeats: int | None = None, log=print) -> dict:
+    """Measure every case of ``suite`` at every seed count; returns the JSON document
+    (machine description + ``rows``). ``log`` gets one line per measurement as it finishes."""
+    seeds, repeats = check(suite, seeds, repeats)
     todo = cases(suite, algos)
     doc = machine()
     doc.update(suite=suite, repeats=repeats, seeds=list(seeds), rows=[], skipped=[])

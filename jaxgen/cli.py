@@ -142,7 +142,8 @@ def cmd_bench(args) -> int:
 
     algos = split_list(args.algos, str, "algos") if args.algos else None
     seeds = split_list(args.seeds, int, "seeds") if args.seeds else None
-    bench.cases(args.suite, algos)  # bad names / suites are refused before anything compiles
+    bench.check(args.suite, seeds, args.repeats)  # bad input is refused before anything is built
+    bench.cases(args.suite, algos)
     doc = bench.run(args.suite, algos, seeds, args.repeats, log=lambda line: print(line, file=sys.stderr, flush=True))
     print(bench.title(doc))
     print(bench.table(doc, markdown=args.markdown))

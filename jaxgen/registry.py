@@ -218,7 +218,10 @@ register(Algorithm("seqgan", "jaxgen.generative.seqgan", "jaxgen.generative.seqg
                    "jaxgen.generative.seqgan_fit:FAMILY",
                    "SeqGAN: LSTM generator by policy gradient with Monte Carlo rollouts against a text CNN "
                    "(synthetic oracle or COCO captions; --mle-only: the MLE baseline)",
-                   example="jaxgen train seqgan --task oracle --rounds 50"))
+                   example="jaxgen train seqgan --task oracle --rounds 50",
+                   bench={"quick": [{"mle_only": True, "pretrain_g_epochs": 1, "rounds": 1}],
+                          "full": [{"pretrain_g_epochs": 2, "pretrain_d_updates": 100, "rounds": 2, "adv_d_updates": 20,
+                                    "n_rollouts": 4}]}))
 
 
 def algorithm_of(config) -> Algorithm:

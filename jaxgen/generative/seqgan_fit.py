@@ -210,6 +210,13 @@ class SeqGANFamily(F.Family):
                     progress=not args.no_progress, mode=args.mode)
         return F.sweep_table(res)
 
+    def bench_trainer(self, algo, config):
+        """The oracle's training set (``../shared/data``; DataError, hence skipped, where absent),
+        counted in generator sequences (``batch_size`` a step)."""
+        data = load_task(config.task)
+        cfg = fit_config(config, data)
+        return S.make_trainer(cfg, data), cfg.batch_size, "sequences"
+
     def load(self, algo, run_dir: Path):
         return load_state(run_dir)
 
