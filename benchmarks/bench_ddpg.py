@@ -13,12 +13,12 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import os
-import time
 
 import jax
 import numpy as np
 
 import jaxgen  # noqa: F401
+from jaxgen.core.timing import compile_and_run
 from jaxgen.rl import ddpg
 
 
@@ -26,15 +26,8 @@ def run(name: str, seeds: int, total_steps: int | None) -> dict:
     cfg = ddpg.PRESETS[name]
     if total_steps:
         cfg = dataclasses.replace(cfg, total_steps=total_steps)
-    train = jax.jit(jax.vmap(ddpg.make_train(cfg)))
     keys = jax.random.split(jax.random.PRNGKey(0), seeds)
-    t = time.perf_counter()
-    compiled = train.lower(keys).compile()
-    compile_s = time.perf_counter() - t
-    t = time.perf_counter()
-    state, m = compiled(keys)
-    jax.block_until_ready(m)
-    run_s = time.perf_counter() - t
+    (state, m), compile_s, run_s = compile_and_run(jax.vmap(ddpg.make_train(cfg)), keys)
     ev = jax.jit(jax.vmap(lambda s, k: ddpg.evaluate(s, k, 16), in_axes=(0, None)))
     ret = np.asarray(ev(state, jax.random.PRNGKey(1))[0]).mean(1)
     return {"preset": name, "algo": "TD3" if cfg.twin else "DDPG", "env": cfg.env, "seeds": seeds,

@@ -32,7 +32,6 @@ from typing import Sequence
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 
 from jaxgen import registry
 from jaxgen.core import config as C

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import Callable, Sequence
 
 __all__ = ["Stats", "repeat", "interleaved", "timed", "cpu_model", "core_count", "load_average", "versions", "header",
-           "fmt", "text_table", "markdown_table"]
+           "fmt", "text_table", "markdown_table", "compile_and_run"]
 
 
 @dataclass(frozen=True)
@@ -89,6 +89,19 @@ def timed(fn: Callable[[], object]) -> tuple[object, float]:
     t = time.perf_counter()
     out = fn()
     return out, time.perf_counter() - t
+
+
+def compile_and_run(fn: Callable, *args) -> tuple[object, float, float]:
+    """``(output, compile_s, run_s)`` of ``jax.jit(fn)(*args)``: ``lower + compile`` timed apart
+    from the one run (which is blocked on)."""
+    import jax
+
+    t = time.perf_counter()
+    compiled = jax.jit(fn).lower(*args).compile()
+    compile_s = time.perf_counter() - t
+    t = time.perf_counter()
+    out = jax.block_until_ready(compiled(*args))
+    return out, compile_s, time.perf_counter() - t
 
 
 def cpu_model() -> str:
