@@ -201,7 +201,7 @@ register(Algorithm("maddpg", "jaxgen.rl.maddpg", "jaxgen.rl.maddpg:MADDPGConfig"
                    "MADDPG (or --independent DDPG) on jaxmarl's particle tasks simple_spread / simple_adversary",
                    presets="jaxgen.rl.maddpg:PRESETS", default_preset="openai",
                    example="jaxgen train maddpg --env simple_spread --preset study",
-                   bench={"quick": [{"num_envs": 26, "total_steps": 10_400}],
+                   bench={"quick": [{"num_envs": 25, "total_steps": 10_000}],
                           "full": [{"num_envs": 25, "total_steps": 100_000}]}))
 
 register(Algorithm("bc", "jaxgen.rl.bc", "jaxgen.rl.bc:BCConfig", "jaxgen.rl.imitation_fit:BC_FAMILY",
