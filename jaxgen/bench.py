@@ -27,6 +27,7 @@ import datetime
 import json
 import os
 import platform
+import sys
 from pathlib import Path
 from typing import Sequence
 
@@ -160,6 +161,40 @@ def write_json(doc: dict, path: str | Path) -> Path:
     except OSError as e:
         raise ConfigError(f"--json={str(path)!r} cannot be written ({e.strerror}); give a writable file path.") from None
     return path
+
+
+def cmd_bench(args) -> int:
+    from jaxgen.core.fit import split_list
+
+    algos = split_list(args.algos, str, "algos") if args.algos else None
+    seeds = split_list(args.seeds, int, "seeds") if args.seeds else None
+    check(args.suite, seeds, args.repeats)  # bad input is refused before anything is built
+    cases(args.suite, algos)
+    doc = run(args.suite, algos, seeds, args.repeats, log=lambda line: print(line, file=sys.stderr, flush=True))
+    print(title(doc))
+    print(table(doc, markdown=args.markdown))
+    for skip in doc["skipped"]:
+        print(f"skipped {skip['algo']} [{skip['config']}]: {skip['reason']}")
+    if args.json:
+        print(f"wrote {write_json(doc, args.json)}")
+    return 0
+
+
+def add_command(sub) -> None:
+    """``jaxgen bench`` on the CLI's subparsers."""
+    b = sub.add_parser("bench", help="time every family's compiled training on this machine (steps/s, compile apart)",
+                       description="Times the compiled training of every registered family (or --algos) on the current "
+                                   "backend: compile time apart, median of repeats, units/s and seed scaling.")
+    b.add_argument("--suite", default="quick", choices=("quick", "full"),
+                   help="quick: one small config per family (about 2 minutes on a 2-core CPU); full: benchmarks/RESULTS.md's")
+    b.add_argument("--quick", dest="suite", action="store_const", const="quick", help="the same as --suite quick")
+    b.add_argument("--full", dest="suite", action="store_const", const="full", help="the same as --suite full")
+    b.add_argument("--algos", default=None, help="comma-separated algorithms (default: all with a config in the suite)")
+    b.add_argument("--seeds", default=None, help="comma-separated seed counts vmapped in one program (default quick 1,8; full 1,8,64)")
+    b.add_argument("--repeats", type=int, default=None, help="timed calls per measurement (default quick 3, full 5)")
+    b.add_argument("--json", default=None, metavar="FILE", help="also write the table and the machine description as JSON")
+    b.add_argument("--markdown", action="store_true", help="print the table as Markdown")
+    b.set_defaults(func=cmd_bench)
 
 
 __all__ = ["SUITES", "cases", "measure", "run", "machine", "table", "title", "write_json"]

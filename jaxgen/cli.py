@@ -118,39 +118,10 @@ RUN_COMMANDS = {
 }
 
 
-def cmd_expert(args) -> int:
-    from jaxgen.rl.imitation_fit import train_expert
-
-    s = train_expert(args.env, args.trajectories, args.out, total_steps=args.total_steps, seed=args.seed,
-                     greedy=not args.sample)
-    print(f"expert on {s['env']}: mean return {s['mean_return']:.1f} (std {s['std_return']:.1f}) over "
-          f"{s['num_trajectories']} trajectories, {s['transitions']} transitions; PPO trained in {s['train_s']}s")
-    print(f"wrote {s['file']} and {s['file'][:-4]}.json")
-    return 0
-
-
 def cmd_data(args) -> int:
     from jaxgen.data.mnist import prepare_mnist
 
     print(prepare_mnist(args.source, idx_dir=args.idx_dir, data_dir=args.data_dir))
-    return 0
-
-
-def cmd_bench(args) -> int:
-    from jaxgen import bench
-    from jaxgen.core.fit import split_list
-
-    algos = split_list(args.algos, str, "algos") if args.algos else None
-    seeds = split_list(args.seeds, int, "seeds") if args.seeds else None
-    bench.check(args.suite, seeds, args.repeats)  # bad input is refused before anything is built
-    bench.cases(args.suite, algos)
-    doc = bench.run(args.suite, algos, seeds, args.repeats, log=lambda line: print(line, file=sys.stderr, flush=True))
-    print(bench.title(doc))
-    print(bench.table(doc, markdown=args.markdown))
-    for skip in doc["skipped"]:
-        print(f"skipped {skip['algo']} [{skip['config']}]: {skip['reason']}")
-    if args.json:
-        print(f"wrote {bench.write_json(doc, args.json)}")
     return 0
 
 
@@ -162,6 +133,9 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from jaxgen import bench
+    from jaxgen.rl import imitation_fit
+
     p = _Parser(prog="jaxgen", description="Fast JAX generative models and RL agents.")
     sub = p.add_subparsers(dest="command", required=True)
     for command, what in (("train", "train a model or agent and write its logs, checkpoints and plots"),
@@ -182,14 +156,6 @@ def build_parser() -> argparse.ArgumentParser:
                     seen.add(flag)
                     r.add_argument(flag, **kwargs)
         r.set_defaults(func=_on_run(command))
-    e = sub.add_parser("expert", help="train a PPO expert on ENV and record demonstrations of it (for bc / gail)")
-    e.add_argument("env", help="a gymnax environment, e.g. CartPole-v1 or Pendulum-v1")
-    e.add_argument("--trajectories", type=int, default=16, help="complete episodes recorded")
-    e.add_argument("--out", default=None, help="demonstrations .npz (default experts/ENV.npz; the summary beside it as .json)")
-    e.add_argument("--total-steps", type=int, default=None, help="PPO env steps (default: the env's preset)")
-    e.add_argument("--seed", type=int, default=0)
-    e.add_argument("--sample", action="store_true", help="record sampled actions instead of greedy ones")
-    e.set_defaults(func=cmd_expert)
     d = sub.add_parser("data", help="prepare data sets for offline use").add_subparsers(dest="action", required=True)
     prep = d.add_parser("prepare", help="prepare a data set into the TFDS data directory")
     prep.add_argument("dataset", choices=("mnist",))
@@ -198,19 +164,8 @@ def build_parser() -> argparse.ArgumentParser:
     prep.add_argument("--idx-dir", default=None, help="directory holding MNIST IDX files (gzip or raw)")
     prep.add_argument("--data-dir", default=None, help="TFDS data directory")
     prep.set_defaults(func=cmd_data)
-    b = sub.add_parser("bench", help="time every family's compiled training on this machine (steps/s, compile apart)",
-                       description="Times the compiled training of every registered family (or --algos) on the current "
-                                   "backend: compile time apart, median of repeats, units/s and seed scaling.")
-    b.add_argument("--suite", default="quick", choices=("quick", "full"),
-                   help="quick: one small config per family (about 2 minutes on a 2-core CPU); full: benchmarks/RESULTS.md's")
-    b.add_argument("--quick", dest="suite", action="store_const", const="quick", help="the same as --suite quick")
-    b.add_argument("--full", dest="suite", action="store_const", const="full", help="the same as --suite full")
-    b.add_argument("--algos", default=None, help="comma-separated algorithms (default: all with a config in the suite)")
-    b.add_argument("--seeds", default=None, help="comma-separated seed counts vmapped in one program (default quick 1,8; full 1,8,64)")
-    b.add_argument("--repeats", type=int, default=None, help="timed calls per measurement (default quick 3, full 5)")
-    b.add_argument("--json", default=None, metavar="FILE", help="also write the table and the machine description as JSON")
-    b.add_argument("--markdown", action="store_true", help="print the table as Markdown")
-    b.set_defaults(func=cmd_bench)
+    for command in (bench, imitation_fit):  # commands that are not an algorithm's: their modules add them
+        command.add_command(sub)
     return p
 
 

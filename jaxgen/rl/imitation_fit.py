@@ -221,3 +221,24 @@ def normalised(x, random: float, expert: float):
     import numpy as np
 
     return 100.0 * (np.asarray(x, np.float64) - random) / (expert - random)
+
+
+def cmd_expert(args) -> int:
+    s = train_expert(args.env, args.trajectories, args.out, total_steps=args.total_steps, seed=args.seed,
+                     greedy=not args.sample)
+    print(f"expert on {s['env']}: mean return {s['mean_return']:.1f} (std {s['std_return']:.1f}) over "
+          f"{s['num_trajectories']} trajectories, {s['transitions']} transitions; PPO trained in {s['train_s']}s")
+    print(f"wrote {s['file']} and {s['file'][:-4]}.json")
+    return 0
+
+
+def add_command(sub) -> None:
+    """``jaxgen expert ENV`` on the CLI's subparsers."""
+    e = sub.add_parser("expert", help="train a PPO expert on ENV and record demonstrations of it (for bc / gail)")
+    e.add_argument("env", help="a gymnax environment, e.g. CartPole-v1 or Pendulum-v1")
+    e.add_argument("--trajectories", type=int, default=16, help="complete episodes recorded")
+    e.add_argument("--out", default=None, help="demonstrations .npz (default experts/ENV.npz; the summary beside it as .json)")
+    e.add_argument("--total-steps", type=int, default=None, help="PPO env steps (default: the env's preset)")
+    e.add_argument("--seed", type=int, default=0)
+    e.add_argument("--sample", action="store_true", help="record sampled actions instead of greedy ones")
+    e.set_defaults(func=cmd_expert)
