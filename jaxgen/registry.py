@@ -155,14 +155,14 @@ for _name, _what in (("vae", "variational autoencoder"), ("ae", "autoencoder (un
                      ("dae", "denoising autoencoder")):
     register(Algorithm(_name, _AE, f"{_AE}:AEConfig", "jaxgen.generative.ae_fit:FAMILY", f"{_what} on MNIST",
                        fixed={"model": _name}, example=f"jaxgen train {_name} --arch conv --latent 16 --epochs 20",
-                       bench={"quick": [{"arch": "mlp", "latent": 16, "epochs": 1}] if _name == "vae" else [],
+                       bench={"quick": [{"arch": "mlp", "latent": 16, "epochs": 1, "first_steps": 10}] if _name == "vae" else [],
                               "full": [{"arch": "mlp", "latent": 16, "epochs": 5}]
                               + ([{"arch": "conv", "latent": 16, "epochs": 1}] if _name == "vae" else [])}))
 
 register(Algorithm("gan", "jaxgen.generative.gan", "jaxgen.generative.gan:GANConfig", "jaxgen.generative.gan_fit:FAMILY",
                    "GANs on MNIST or 64x64 RGB images (MLP/DCGAN, BCE/WGAN/WGAN-GP/hinge, SN, conditional, InfoGAN)",
                    example="jaxgen train gan --arch dcgan --loss wgan-gp --sn --epochs 20",
-                   bench={"quick": [{"arch": "mlp", "epochs": 1}],
+                   bench={"quick": [{"arch": "mlp", "epochs": 1, "first_steps": 10}],
                           "full": [{"arch": "mlp", "epochs": 5}, {"arch": "dcgan", "epochs": 1}]}))
 
 register(Algorithm("tabular", "jaxgen.rl.tabular", "jaxgen.rl.tabular:QLearningConfig", "jaxgen.rl.tabular_fit:FAMILY",
