@@ -109,12 +109,18 @@ def measure(trainer, seeds: int, repeats: int) -> dict:
 
 def first_steps(trainer, steps: int | None):
     """``trainer`` cut to its first ``steps`` iterations (a bench entry's ``"first_steps"``: the
-    step cost of a run without running all of it); one-phase trainers only."""
+    step cost of a run without running all of it); a phased run keeps its phases in order,
+    the ones past the cut with 0 iterations."""
     if not steps:
         return trainer
-    if trainer.is_phased:
-        raise ConfigError("first_steps applies to one-phase runs only; a phased run is timed whole.")
-    return trainer._replace(num_steps=min(int(steps), trainer.num_steps))
+    if not trainer.is_phased:
+        return trainer._replace(num_steps=min(int(steps), trainer.num_steps))
+    left, phases = int(steps), []
+    for p in trainer.phases:
+        take = min(left, p.num_steps)
+        phases.append(p._replace(num_steps=take))
+        left -= take
+    return type(trainer).phased(trainer.init, phases, data=trainer.data, config=trainer.config)
 
 
 def describe(over: dict) -> str:

@@ -62,14 +62,13 @@ def test_every_registered_family_has_a_quick_config():
     assert bench.cases("quick")  # every quick config validates
 
 
-def test_first_steps_cuts_a_one_phase_run_and_refuses_a_phased_one():
-    from jaxgen.core.errors import ConfigError
+def test_first_steps_cuts_a_run_and_its_phases_in_order():
     from jaxgen.core.train import Phase, Trainer
 
     step = lambda s, d: (s + 1, {"x": s})  # noqa: E731
     one = Trainer(init=lambda k, h: 0, step=step, num_steps=10)
     assert bench.first_steps(one, 3).num_steps == 3 and bench.first_steps(one, 50).num_steps == 10
     assert bench.first_steps(one, None) is one
-    two = Trainer.phased(lambda k, h: 0, [Phase("a", step, 2), Phase("b", step, 2)])
-    with pytest.raises(ConfigError, match="one-phase runs only"):
-        bench.first_steps(two, 1)
+    two = Trainer.phased(lambda k, h: 0, [Phase("a", step, 2), Phase("b", step, 4), Phase("c", step, 3)])
+    cut = bench.first_steps(two, 4)
+    assert [(p.name, p.num_steps) for p in cut.phases] == [("a", 2), ("b", 2), ("c", 0)] and cut.num_steps == 4
