@@ -46,15 +46,34 @@ def mnist_test_small():
     return np.asarray(s.images[:500]), np.asarray(s.labels[:500])
 
 
+def _scope(nodeid: str) -> str:
+    """The unit of work a worker takes whole: a test file (its module-scoped fixtures, e.g. a
+    trained model shared by several tests, are built once), except the notebooks, each of which
+    is a unit of its own (they are the longest tests and independent)."""
+    path = nodeid.split("::", 1)[0]
+    return nodeid if path.endswith("test_notebooks.py") else path
+
+
+def pytest_xdist_make_scheduler(config, log):
+    """Under ``pytest -n N --dist loadgroup`` (pyproject's addopts): hand out work by
+    :func:`_scope`. (xdist's own loadgroup reads a group suffix on node ids that pytest 9.2 no
+    longer keeps, so it had scattered every file's tests over both workers and built each
+    module fixture twice.)"""
+    if config.getoption("dist", None) != "loadgroup":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class FileOrNotebook(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return _scope(nodeid)
+
+    config.option.loadscopereorder = False  # keep the order below: the longest units first
+    return FileOrNotebook(config, log)
+
+
 def pytest_collection_modifyitems(config, items):
-    """Under ``pytest -n N --dist loadgroup`` (pyproject's addopts): the tests of one file run on
-    one worker (its module-scoped fixtures, e.g. a trained model shared by several tests, are
-    built once), except the notebooks, each of which is a group of its own (they are the
-    longest tests and independent)."""
-    for item in items:
-        path = Path(str(item.fspath))
-        group = f"{path.stem}[{item.callspec.id}]" if path.name == "test_notebooks.py" and hasattr(item, "callspec") else str(path)
-        item.add_marker(pytest.mark.xdist_group(group))
+    """The notebooks first: the longest units start first, so the two workers end together."""
+    items.sort(key=lambda item: 0 if Path(str(item.fspath)).name == "test_notebooks.py" else 1)
 
 
 def pytest_sessionfinish(session, exitstatus):
