@@ -78,6 +78,19 @@ def from_process_rows(tree, mesh: Mesh, n: int):
         lambda x: jax.make_array_from_process_local_data(sh, np.asarray(x), (n, *np.shape(x)[1:])), tree)
 
 
+def split_rows_over_processes(x, mesh: Mesh | None = None):
+    """``x [n, ...]`` (a data set every process has whole) as one global array split by rows
+    over ``mesh`` (default: all devices), each process placing only its :func:`process_rows`;
+    ``x`` unchanged with one process, or when ``n`` does not divide over the mesh's devices
+    (it is then replicated, as in a single-process run)."""
+    mesh = device_mesh() if mesh is None else mesh
+    n = int(np.shape(x)[0])
+    if jax.process_count() == 1 or n % mesh.size or isinstance(x, jax.Array) and not x.is_fully_addressable:
+        return x
+    start, stop = process_rows(n)
+    return from_process_rows(np.asarray(x[start:stop]), mesh, n)
+
+
 def is_split_over_processes(x) -> bool:
     """True for a global array some of whose rows live only in other processes."""
     return isinstance(x, jax.Array) and not x.is_fully_addressable and not x.is_fully_replicated

@@ -21,6 +21,7 @@ from jaxgen.core import fit as F
 from jaxgen.core import plotting
 from jaxgen.core.errors import ConfigError
 from jaxgen.core.hooks import EveryEpochs, GridRows
+from jaxgen.core.sharding import split_rows_over_processes
 from jaxgen.data.transforms import binarize, to_unit
 from jaxgen.eval.likelihood import evaluate
 from jaxgen.generative import autoencoder as ae
@@ -59,7 +60,9 @@ def final_plots(state: ae.AEState, test_images: np.ndarray, test_labels: np.ndar
 def job(config: ae.AEConfig, train_images: np.ndarray, test_images: np.ndarray, test_labels: np.ndarray, *,
         val_images: np.ndarray | None = None, run_dir: Path | None = None, iwae_k: int = 100) -> F.Job:
     """The :class:`~jaxgen.core.fit.Job` of one autoencoder run."""
-    trainer = ae.make_trainer(config, {"images": train_images})
+    # several processes: each places only its rows of the training set on its devices (the run's
+    # minibatches are the same; XLA gathers each one from the rows' owners)
+    trainer = ae.make_trainer(config, {"images": split_rows_over_processes(train_images)})
     hooks = [EveryEpochs(_val_hook(val_images))] if val_images is not None and len(val_images) else []
     hooks.append(EveryEpochs(_recon_rows(config, test_images[:N_SHOW], run_dir)))
 
