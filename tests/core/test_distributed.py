@@ -6,11 +6,12 @@ first chunk and resumed from its checkpoint); they are killed whatever happens, 
 ``LAUNCH_TIMEOUT_S``.
 
 Tolerances: the sweep's per-run losses within rtol 1e-5 (each run lives whole on one device,
-the same program as one process runs); the data-parallel VAE (its 800 training images split
-by rows over the two processes, each placing only its 400; minibatches drawn over the global
-rows, so the single-process ones) ends with final parameters within atol 1e-6 of the single-device run's (its gradients are summed over 4 devices in another
-order: float32 rounding; measured 6e-8 on parameters of size ~1); the resumed run
-bit-identical to the uninterrupted one (both two-process).
+the same program as one process runs); the data-parallel VAE (its 800 training images split by
+rows over the two processes, each placing only its 400; the minibatches are drawn over the
+global rows, so they are the single-process ones) ends within atol 1e-6 of the single-device
+run's final parameters (its gradients are summed over 4 devices in another order: float32
+rounding; measured 6e-8 on parameters of size ~1); the resumed run bit-identical to the
+uninterrupted one (both two-process).
 """
 from __future__ import annotations
 
