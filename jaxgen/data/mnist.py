@@ -161,7 +161,7 @@ def _data_source_to_imageset(builder: tfds.core.DatasetBuilder, split: str, sour
     those records are read)."""
     if rows is not None:
         total = builder.info.splits[split].num_examples
-        start, stop = rows
+        start, stop = rows(total) if callable(rows) else rows
         if not 0 <= start <= stop <= total:
             raise ConfigError(f"rows={rows!r} is out of range for MNIST {split!r} ({total} images); accepted: "
                               f"0 <= start <= stop <= {total}.")
@@ -327,7 +327,7 @@ def _load_bundled(split: str, rows=None) -> ImageSet:
         )
     source = f"bundled:{BUNDLED_FILES[split]}"
     if rows is not None:  # the file is small and read whole; the rows are a slice of it
-        start, stop = rows
+        start, stop = rows(len(labels)) if callable(rows) else rows
         if not 0 <= start <= stop <= len(labels):
             raise ConfigError(f"rows={rows!r} is out of range for MNIST {split!r} ({len(labels)} images); "
                               f"accepted: 0 <= start <= stop <= {len(labels)}.")
@@ -365,6 +365,7 @@ def load_mnist(
     data_dir: str | os.PathLike | None = None,
     idx_dir: str | os.PathLike | None = None,
     rows: tuple[int, int] | None = None,
+    share: tuple[int, int] | None = None,
 ) -> ImageSet:
     """Load one MNIST split into host memory (or only some of its rows).
 
@@ -378,6 +379,8 @@ def load_mnist(
       rows: ``(start, stop)``: only these images of the split, e.g. one process's share of
         a multi-process run (:func:`jaxgen.core.sharding.process_rows`); the TFDS sources
         read only those records (tfds split slicing), the bundled file is sliced.
+      share: ``(index, count)``: process ``index`` of ``count``'s equal contiguous share of
+        the split (:func:`jaxgen.core.sharding.process_rows` of its size), read as ``rows``.
 
     Returns:
       An ImageSet: ``images`` uint8 ``[N, 28, 28, 1]``, ``labels`` int32
@@ -400,6 +403,10 @@ def load_mnist(
     idx_dir = None if idx_dir is None else os.path.abspath(os.path.expanduser(os.fspath(idx_dir)))
     if rows is not None and (len(rows) != 2 or not all(isinstance(r, (int, np.integer)) for r in rows)):
         raise ConfigError(f"rows={rows!r} is not accepted; accepted: (start, stop), two whole numbers.")
+    if share is not None:
+        if rows is not None:
+            raise ConfigError("rows and share are not accepted together; give one of them.")
+        rows = _share_rows(split, share)
     if source == "tfds":
         return _load_tfds(split, data_dir, rows)
     if source == "idx":
@@ -409,6 +416,22 @@ def load_mnist(
     if source == "bundled":
         return _load_bundled(split, rows)
     return _load_auto(split, data_dir, idx_dir, rows)
+
+
+def _share_rows(split: str, share):
+    """``total -> (start, stop)`` of process ``share[0]`` of ``share[1]``."""
+    if len(share) != 2 or not all(isinstance(v, (int, np.integer)) for v in share) or not 0 <= share[0] < share[1]:
+        raise ConfigError(f"share={share!r} is not accepted; accepted: (index, count) with 0 <= index < count.")
+
+    def rows(total: int) -> tuple[int, int]:
+        from jaxgen.core.sharding import process_rows
+
+        if total % share[1]:
+            raise ConfigError(f"MNIST {split!r} has {total} images, which do not split evenly over {share[1]} "
+                              "processes; accepted: a process count that divides it.")
+        return process_rows(total, int(share[0]), int(share[1]))
+
+    return rows
 
 
 def prepare_mnist(

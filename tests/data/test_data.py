@@ -209,6 +209,9 @@ def test_one_process_share_reads_only_its_rows(idx_prepared, real_test):
     assert [len(s.labels) for s in shares] == [2500] * 4
     np.testing.assert_array_equal(np.concatenate([s.images for s in shares])[..., 0], images)
     np.testing.assert_array_equal(np.concatenate([s.labels for s in shares]), labels)
+    assert load_mnist("test", source="idx", data_dir=data_dir, share=(1, 4)).source == shares[1].source
+    with pytest.raises(ConfigError, match="MNIST 'test' has 10000 images, which do not split evenly over 3 processes"):
+        load_mnist("test", source="idx", data_dir=data_dir, share=(0, 3))
     bundled = load_mnist("train", source="bundled", rows=(10, 20))
     np.testing.assert_array_equal(bundled.images, load_mnist("train", source="bundled").images[10:20])
     with pytest.raises(ConfigError, match=r"rows=\(0, 10001\) is out of range for MNIST 'test' \(10000 images\)"):
