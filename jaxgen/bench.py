@@ -42,6 +42,8 @@ from jaxgen.core.errors import ConfigError, DataError
 SUITES = ("quick", "full")
 DEFAULT_SEEDS = {"quick": (1, 8), "full": (1, 8, 64)}
 DEFAULT_REPEATS = {"quick": 3, "full": 5}
+#: keys of a bench entry that are options of the measurement, not config fields
+BENCH_OPTIONS = ("first_steps",)
 HEADERS = ("algo", "config", "seeds", "steps", "unit", "compile_s", "run_s", "spread", "per_s", "vs_1_seed")
 
 
@@ -59,23 +61,66 @@ def cases(suite: str, algos: Sequence[str] | None = None) -> list[tuple]:
             having = [n for n in registry.REGISTRY if registry.get(n).bench.get(suite)]
             raise ConfigError(f"{name} has no {suite} benchmark config; algorithms with one: {', '.join(having)}.")
         for over in entries:
-            cfg = algo.validate(C.replace(algo.preset(), {**algo.fixed, **over}))
+            fields = {k: v for k, v in over.items() if k not in BENCH_OPTIONS}
+            cfg = algo.validate(C.replace(algo.preset(), {**algo.fixed, **fields}))
             out.append((algo, dict(over), cfg))
     return out
 
 
-def measure(trainer, seeds: int, repeats: int) -> dict:
-    """Compile and run seconds of ``trainer``'s whole run with ``seeds`` runs vmapped (see the
-    module docstring): ``{compile_s, run_s, spread, times}``."""
+def prepare(trainer, seeds: int):
+    """``trainer``'s whole run with ``seeds`` runs vmapped, lowered (traced) but not compiled:
+    ``(lowered, lower_s, key)``."""
     from jaxgen.core.sweep import grid_runs, vmap_trainer
     from jaxgen.core.train import make_train
 
     keys, hp, _ = grid_runs(trainer.config, list(range(seeds)), {})
     train = jax.jit(make_train(vmap_trainer(trainer, keys, hp)))
     key = jnp.zeros((2,), jnp.uint32)  # unused: the vmapped init holds the runs' own keys
-    compiled, compile_s = timing.timed(lambda: train.lower(key).compile())
+    lowered, lower_s = timing.timed(lambda: train.lower(key))
+    return lowered, lower_s, key
+
+
+def compile_all(lowered: Sequence, jobs: int = 1) -> list[tuple]:
+    """``[(compiled, compile_s)]`` of every lowered program, ``jobs`` compiling at once (XLA
+    compiles outside the GIL, so on an n-core machine n programs compile in about the time of
+    one). Each ``compile_s`` is that program's own wall time, so with ``jobs > 1`` it includes
+    the slowdown of sharing the cores."""
+    if jobs <= 1 or len(lowered) <= 1:
+        return [timing.timed(lo.compile) for lo in lowered]
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        return list(pool.map(lambda lo: timing.timed(lo.compile), lowered))
+
+
+def time_run(compiled, key, repeats: int) -> dict:
+    """``{run_s, spread, times}``: the median of ``repeats`` calls after one untimed call."""
     stats = timing.repeat(lambda: jax.block_until_ready(compiled(key)), repeats=repeats, warmup=1)
-    return {"compile_s": compile_s, "run_s": stats.median, "spread": stats.spread, "times": list(stats.times)}
+    return {"run_s": stats.median, "spread": stats.spread, "times": list(stats.times)}
+
+
+def measure(trainer, seeds: int, repeats: int) -> dict:
+    """Compile and run seconds of ``trainer``'s whole run with ``seeds`` runs vmapped (see the
+    module docstring): ``{compile_s, run_s, spread, times}``."""
+    lowered, lower_s, key = prepare(trainer, seeds)
+    (compiled, compile_s), = compile_all([lowered])
+    return {"compile_s": lower_s + compile_s, **time_run(compiled, key, repeats)}
+
+
+def first_steps(trainer, steps: int | None):
+    """``trainer`` cut to its first ``steps`` iterations (a bench entry's ``"first_steps"``: the
+    step cost of a run without running all of it); a phased run keeps its phases in order,
+    the ones past the cut with 0 iterations."""
+    if not steps:
+        return trainer
+    if not trainer.is_phased:
+        return trainer._replace(num_steps=min(int(steps), trainer.num_steps))
+    left, phases = int(steps), []
+    for p in trainer.phases:
+        take = min(left, p.num_steps)
+        phases.append(p._replace(num_steps=take))
+        left -= take
+    return type(trainer).phased(trainer.init, phases, data=trainer.data, config=trainer.config)
 
 
 def describe(over: dict) -> str:
@@ -94,13 +139,21 @@ def check(suite: str, seeds: Sequence[int] | None, repeats: int | None) -> tuple
 
 
 def run(suite: str = "quick", algos: Sequence[str] | None = None, seeds: Sequence[int] | None = None,
-        repeats: int | None = None, log=print) -> dict:
+        repeats: int | None = None, log=print, jobs: int | None = None) -> dict:
     """Measure every case of ``suite`` at every seed count; returns the JSON document
-    (machine description + ``rows``). ``log`` gets one line per measurement as it finishes."""
+    (machine description + ``rows``). ``log`` gets one line per measurement as it finishes.
+
+    Three passes: every program is traced, then all are compiled, ``jobs`` at a time (default:
+    the core count), then each is timed alone, one after another (nothing else runs while a
+    program is timed)."""
     seeds, repeats = check(suite, seeds, repeats)
+    jobs = timing.core_count() if jobs is None else jobs
+    if jobs < 1:
+        raise ConfigError(f"--jobs={jobs} is out of range; accepted: a whole number >= 1.")
     todo = cases(suite, algos)
     doc = machine()
-    doc.update(suite=suite, repeats=repeats, seeds=list(seeds), rows=[], skipped=[])
+    doc.update(suite=suite, repeats=repeats, seeds=list(seeds), compile_jobs=jobs, rows=[], skipped=[])
+    programs = []  # (algo, over, trainer, per_step, unit, seeds, lowered, lower_s, key)
     for algo, over, cfg in todo:
         try:
             trainer, per_step, unit = algo.fam.bench_trainer(algo, cfg)
@@ -108,17 +161,24 @@ def run(suite: str = "quick", algos: Sequence[str] | None = None, seeds: Sequenc
             doc["skipped"].append({"algo": algo.name, "config": describe(over), "reason": str(e)})
             log(f"  {algo.name} [{describe(over)}] skipped: {e}")
             continue
-        base = None
+        trainer = first_steps(trainer, over.get("first_steps"))
         for s in seeds:
-            m = measure(trainer, s, repeats)
-            units = trainer.num_steps * per_step * s
-            per_s = units / m["run_s"] if m["run_s"] > 0 else float("nan")
-            base = per_s if s == seeds[0] and s == 1 else base
-            row = {"algo": algo.name, "config": describe(over), "seeds": s, "steps": trainer.num_steps, "unit": unit,
-                   "units": units, **m, "per_s": per_s, "vs_1_seed": per_s / base if base else None}
-            doc["rows"].append(row)
-            log(f"  {algo.name} [{row['config']}] seeds {s}: compile {m['compile_s']:.1f}s, run {m['run_s']:.3f}s, "
-                f"{per_s:,.0f} {unit}/s")
+            programs.append((algo, over, trainer, per_step, unit, s, *prepare(trainer, s)))
+    log(f"  compiling {len(programs)} programs, {jobs} at a time")
+    compiled = compile_all([p[6] for p in programs], jobs)
+    base = {}
+    for (algo, over, trainer, per_step, unit, s, _, lower_s, key), (exe, compile_s) in zip(programs, compiled):
+        m = {"compile_s": lower_s + compile_s, **time_run(exe, key, repeats)}
+        units = trainer.num_steps * per_step * s
+        per_s = units / m["run_s"] if m["run_s"] > 0 else float("nan")
+        case = (algo.name, describe(over))
+        if s == 1:
+            base[case] = per_s
+        row = {"algo": algo.name, "config": case[1], "seeds": s, "steps": trainer.num_steps, "unit": unit,
+               "units": units, **m, "per_s": per_s, "vs_1_seed": per_s / base[case] if base.get(case) else None}
+        doc["rows"].append(row)
+        log(f"  {algo.name} [{row['config']}] seeds {s}: compile {m['compile_s']:.1f}s, run {m['run_s']:.3f}s, "
+            f"{per_s:,.0f} {unit}/s")
     return doc
 
 
@@ -170,7 +230,10 @@ def cmd_bench(args) -> int:
     seeds = split_list(args.seeds, int, "seeds") if args.seeds else None
     check(args.suite, seeds, args.repeats)  # bad input is refused before anything is built
     cases(args.suite, algos)
-    doc = run(args.suite, algos, seeds, args.repeats, log=lambda line: print(line, file=sys.stderr, flush=True))
+    if args.jobs is not None and args.jobs < 1:
+        raise ConfigError(f"--jobs={args.jobs} is out of range; accepted: a whole number >= 1.")
+    doc = run(args.suite, algos, seeds, args.repeats, log=lambda line: print(line, file=sys.stderr, flush=True),
+              jobs=args.jobs)
     print(title(doc))
     print(table(doc, markdown=args.markdown))
     for skip in doc["skipped"]:
@@ -192,9 +255,11 @@ def add_command(sub) -> None:
     b.add_argument("--algos", default=None, help="comma-separated algorithms (default: all with a config in the suite)")
     b.add_argument("--seeds", default=None, help="comma-separated seed counts vmapped in one program (default quick 1,8; full 1,8,64)")
     b.add_argument("--repeats", type=int, default=None, help="timed calls per measurement (default quick 3, full 5)")
+    b.add_argument("--jobs", type=int, default=None,
+                   help="programs compiled at once (default: the core count); each is still timed alone")
     b.add_argument("--json", default=None, metavar="FILE", help="also write the table and the machine description as JSON")
     b.add_argument("--markdown", action="store_true", help="print the table as Markdown")
     b.set_defaults(func=cmd_bench)
 
 
-__all__ = ["SUITES", "cases", "measure", "run", "machine", "table", "title", "write_json"]
+__all__ = ["SUITES", "BENCH_OPTIONS", "cases", "prepare", "compile_all", "time_run", "first_steps", "measure", "run", "machine", "table", "title", "write_json"]

@@ -155,14 +155,14 @@ for _name, _what in (("vae", "variational autoencoder"), ("ae", "autoencoder (un
                      ("dae", "denoising autoencoder")):
     register(Algorithm(_name, _AE, f"{_AE}:AEConfig", "jaxgen.generative.ae_fit:FAMILY", f"{_what} on MNIST",
                        fixed={"model": _name}, example=f"jaxgen train {_name} --arch conv --latent 16 --epochs 20",
-                       bench={"quick": [{"arch": "mlp", "latent": 16, "epochs": 1}] if _name == "vae" else [],
+                       bench={"quick": [{"arch": "mlp", "latent": 16, "epochs": 1, "first_steps": 10}] if _name == "vae" else [],
                               "full": [{"arch": "mlp", "latent": 16, "epochs": 5}]
                               + ([{"arch": "conv", "latent": 16, "epochs": 1}] if _name == "vae" else [])}))
 
 register(Algorithm("gan", "jaxgen.generative.gan", "jaxgen.generative.gan:GANConfig", "jaxgen.generative.gan_fit:FAMILY",
                    "GANs on MNIST or 64x64 RGB images (MLP/DCGAN, BCE/WGAN/WGAN-GP/hinge, SN, conditional, InfoGAN)",
                    example="jaxgen train gan --arch dcgan --loss wgan-gp --sn --epochs 20",
-                   bench={"quick": [{"arch": "mlp", "epochs": 1}],
+                   bench={"quick": [{"arch": "mlp", "epochs": 1, "first_steps": 10}],
                           "full": [{"arch": "mlp", "epochs": 5}, {"arch": "dcgan", "epochs": 1}]}))
 
 register(Algorithm("tabular", "jaxgen.rl.tabular", "jaxgen.rl.tabular:QLearningConfig", "jaxgen.rl.tabular_fit:FAMILY",
@@ -173,17 +173,17 @@ register(Algorithm("tabular", "jaxgen.rl.tabular", "jaxgen.rl.tabular:QLearningC
 register(Algorithm("dqn", "jaxgen.rl.dqn", "jaxgen.rl.dqn:DQNConfig", "jaxgen.rl.fit:DQN_FAMILY",
                    "DQN on a discrete gymnax environment", presets="jaxgen.rl.dqn_fit:PRESETS",
                    default_preset="cartpole", example="jaxgen train dqn --env CartPole-v1 --threshold 475",
-                   bench={"quick": [{"total_steps": 20_000}], "full": [{}]}))
+                   bench={"quick": [{"total_steps": 10_000, "learning_starts": 2_000}], "full": [{}]}))
 
 register(Algorithm("ppo", "jaxgen.rl.ppo", "jaxgen.rl.ppo:PPOConfig", "jaxgen.rl.fit:PG_FAMILY",
                    "PPO (clipped) on a discrete or continuous gymnax environment", presets="jaxgen.rl.ppo:PRESETS",
                    default_preset="cartpole", example="jaxgen train ppo --env CartPole-v1 --threshold 475",
-                   bench={"quick": [{"total_steps": 100_000}], "full": [{}]}))
+                   bench={"quick": [{"total_steps": 50_000}], "full": [{}]}))
 
 register(Algorithm("reinforce", "jaxgen.rl.reinforce", "jaxgen.rl.reinforce:ReinforceConfig",
                    "jaxgen.rl.fit:REINFORCE_FAMILY", "REINFORCE with Monte Carlo returns",
                    example="jaxgen train reinforce --env CartPole-v1 --threshold 475",
-                   bench={"quick": [{"num_updates": 50}], "full": [{}]}))
+                   bench={"quick": [{"num_updates": 20}], "full": [{}]}))
 
 # td3 before ddpg: a run with twin critics maps back to the td3 entry, any other DDPGConfig to ddpg.
 register(Algorithm("td3", "jaxgen.rl.ddpg", "jaxgen.rl.ddpg:DDPGConfig", "jaxgen.rl.fit:DDPG_FAMILY",
@@ -195,13 +195,13 @@ register(Algorithm("td3", "jaxgen.rl.ddpg", "jaxgen.rl.ddpg:DDPGConfig", "jaxgen
 register(Algorithm("ddpg", "jaxgen.rl.ddpg", "jaxgen.rl.ddpg:DDPGConfig", "jaxgen.rl.fit:DDPG_FAMILY",
                    "DDPG on a continuous gymnax environment", presets="jaxgen.rl.ddpg:PRESETS",
                    default_preset="pendulum", example="jaxgen train ddpg --env Pendulum-v1 --threshold -200",
-                   bench={"quick": [{"total_steps": 5_000}], "full": [{}]}))
+                   bench={"quick": [{"total_steps": 3_000}], "full": [{}]}))
 
 register(Algorithm("maddpg", "jaxgen.rl.maddpg", "jaxgen.rl.maddpg:MADDPGConfig", "jaxgen.rl.maddpg_fit:FAMILY",
                    "MADDPG (or --independent DDPG) on jaxmarl's particle tasks simple_spread / simple_adversary",
                    presets="jaxgen.rl.maddpg:PRESETS", default_preset="openai",
                    example="jaxgen train maddpg --env simple_spread --preset study",
-                   bench={"quick": [{"num_envs": 25, "total_steps": 10_000}],
+                   bench={"quick": [{"num_envs": 25, "total_steps": 5_000, "learning_starts": 1_000}],
                           "full": [{"num_envs": 25, "total_steps": 100_000}]}))
 
 register(Algorithm("bc", "jaxgen.rl.bc", "jaxgen.rl.bc:BCConfig", "jaxgen.rl.imitation_fit:BC_FAMILY",
@@ -220,7 +220,7 @@ register(Algorithm("seqgan", "jaxgen.generative.seqgan", "jaxgen.generative.seqg
                    "SeqGAN: LSTM generator by policy gradient with Monte Carlo rollouts against a text CNN "
                    "(synthetic oracle or COCO captions; --mle-only: the MLE baseline)",
                    example="jaxgen train seqgan --task oracle --rounds 50",
-                   bench={"quick": [{"mle_only": True, "pretrain_g_epochs": 1, "rounds": 1}],
+                   bench={"quick": [{"mle_only": True, "pretrain_g_epochs": 1, "rounds": 1, "first_steps": 40}],
                           "full": [{"pretrain_g_epochs": 2, "pretrain_d_updates": 100, "rounds": 2, "adv_d_updates": 20,
                                     "n_rollouts": 4}]}))
 

@@ -17,6 +17,13 @@ if "JAX_COMPILATION_CACHE_DIR" not in os.environ:
     os.environ["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"] = "0"
     os.environ["JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES"] = "0"
 
+# The tests' programs are small and run briefly: compile time dominates the suite, and LLVM's
+# optimisation passes are most of a CPU compile. Level 0 compiles about a quarter faster for
+# a slower run (measured on PPO/DQN/VAE learning tests: 81 -> 63 s of CPU time in all). It
+# changes no semantics; JAXGEN_TEST_XLA_OPT=default keeps XLA's own level (e.g. to profile).
+if os.environ.get("JAXGEN_TEST_XLA_OPT", "0") != "default" and "xla_backend_optimization_level" not in os.environ.get("XLA_FLAGS", ""):
+    os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " --xla_backend_optimization_level=0").strip()
+
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = ROOT.parent / "shared" / "data"
 

@@ -13,23 +13,25 @@ TINY_PPO = {"num_envs": 2, "rollout_len": 8, "total_steps": 64, "update_epochs":
 @pytest.fixture
 def tiny_ppo_bench():
     algo = registry.get("ppo")
-    registry.register(dataclasses.replace(algo, bench={"quick": [TINY_PPO]}), replace=True)
+    registry.register(dataclasses.replace(algo, bench={"quick": [{**TINY_PPO, "first_steps": 2}]}), replace=True)
     yield
     registry.register(algo, replace=True)
 
 
 def test_bench_quick_writes_the_table_and_json(tiny_ppo_bench, tmp_path, capsys):
     path = tmp_path / "bench.json"
-    assert cli.main(["bench", "--quick", "--algos", "ppo", "--seeds", "1,2", "--repeats", "1", "--json", str(path)]) == 0
+    # two programs compiled at once (--jobs 2), each timed alone; only the run's first 2 iterations
+    assert cli.main(["bench", "--quick", "--algos", "ppo", "--seeds", "1,2", "--repeats", "1", "--jobs", "2",
+                     "--json", str(path)]) == 0
     doc = json.loads(path.read_text())
     for key in ("jax", "jaxlib", "backend", "device_kind", "cores", "date", "suite", "rows"):
         assert key in doc, key
-    assert doc["suite"] == "quick" and doc["backend"] == "cpu" and doc["cores"] >= 1
+    assert doc["suite"] == "quick" and doc["backend"] == "cpu" and doc["cores"] >= 1 and doc["compile_jobs"] == 2
     rows = doc["rows"]
     assert [r["seeds"] for r in rows] == [1, 2] and {r["algo"] for r in rows} == {"ppo"}
     for r in rows:
-        assert r["unit"] == "env_steps" and r["steps"] == 4  # 64 env steps / (2 envs x 8 steps)
-        assert r["units"] == 64 * r["seeds"]
+        assert r["unit"] == "env_steps" and r["steps"] == 2  # the first 2 of 4 (64 env steps / (2 envs x 8 steps))
+        assert r["units"] == 32 * r["seeds"] and "first_steps=2" in r["config"]
         assert len(r["times"]) == 1 and r["run_s"] > 0 and r["compile_s"] > 0
         assert r["per_s"] == pytest.approx(r["units"] / r["run_s"])
     assert rows[0]["vs_1_seed"] == pytest.approx(1.0)
@@ -42,6 +44,7 @@ def test_bench_quick_writes_the_table_and_json(tiny_ppo_bench, tmp_path, capsys)
     (["bench", "--algos", "ae"], "ae has no quick benchmark config"),
     (["bench", "--seeds", "0"], "--seeds=0 is not accepted"),
     (["bench", "--repeats", "0", "--algos", "tabular"], "--repeats=0 is out of range"),
+    (["bench", "--jobs", "0", "--algos", "tabular"], "--jobs=0 is out of range"),
 ])
 def test_bench_bad_input_is_one_sentence(argv, words, capsys):
     assert cli.main(argv) == 2
@@ -57,3 +60,15 @@ def test_every_registered_family_has_a_quick_config():
     for algos in fams.values():
         assert any(a.bench.get("quick") for a in algos), [a.name for a in algos]
     assert bench.cases("quick")  # every quick config validates
+
+
+def test_first_steps_cuts_a_run_and_its_phases_in_order():
+    from jaxgen.core.train import Phase, Trainer
+
+    step = lambda s, d: (s + 1, {"x": s})  # noqa: E731
+    one = Trainer(init=lambda k, h: 0, step=step, num_steps=10)
+    assert bench.first_steps(one, 3).num_steps == 3 and bench.first_steps(one, 50).num_steps == 10
+    assert bench.first_steps(one, None) is one
+    two = Trainer.phased(lambda k, h: 0, [Phase("a", step, 2), Phase("b", step, 4), Phase("c", step, 3)])
+    cut = bench.first_steps(two, 4)
+    assert [(p.name, p.num_steps) for p in cut.phases] == [("a", 2), ("b", 2), ("c", 0)] and cut.num_steps == 4

@@ -64,6 +64,7 @@ from typing import Any, Callable, Mapping, Sequence
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.extend.core import jaxpr_as_fun
 
 from jaxgen.core import checkpoint as ckpt
 from jaxgen.core import distributed, memory
@@ -121,14 +122,31 @@ class RunResult:
     timings: dict  # compile_s, run_s (device chunks), host_s (work between chunks), mode, phases
 
 
-def _scan_chunk(step: Callable, length: int, state, data):
-    return scan_steps(step, state, data, length)
+def _scan_chunk(step: Callable, capacity: int, state, data, n):
+    """``n`` (traced, 1..``capacity``) iterations of ``step`` in one compiled loop; the metrics
+    of iteration ``i`` land in row ``i`` of a ``[capacity, ...]`` buffer (rows from ``n`` on are
+    zeros). One program serves every chunk length of a phase up to ``capacity`` -- the probe,
+    the full chunks and the shorter last one -- where a ``lax.scan`` of static length would
+    compile one program per length. The body is the same step as in :func:`scan_steps`."""
+    # the step traced once: its jaxpr gives the metrics' shapes and is the loop's body
+    closed, out_shape = jax.make_jaxpr(step, return_shape=True)(state, data)
+    body_fn, out_tree = jaxpr_as_fun(closed), jax.tree_util.tree_structure(out_shape)
+    buf = jax.tree_util.tree_map(lambda m: jnp.zeros((capacity, *m.shape), m.dtype), out_shape[1])
+
+    def body(i, carry):
+        st, out = carry
+        st, m = jax.tree_util.tree_unflatten(out_tree, body_fn(*jax.tree_util.tree_leaves((st, data))))
+        return st, jax.tree_util.tree_map(lambda b, x: jax.lax.dynamic_update_index_in_dim(b, x, i, 0), out, m)
+
+    return jax.lax.fori_loop(0, n, body, (state, buf))
 
 
-# One jitted function for every scan chunk (the step and the length static): its compile cache
+# One jitted function for every scan chunk (the step and the capacity static): its compile cache
 # lives as long as the process, so a run resumed, repeated or benchmarked in the same process
 # reuses the programs (as ``jax.jit(step)`` does for the loop mode).
 _SCAN_CHUNK = jax.jit(_scan_chunk, static_argnums=(0, 1), donate_argnums=2)
+# The first ``n`` rows of every metric (one small program per tree and length; none for full chunks).
+_HEAD = jax.jit(lambda tree, n: jax.tree_util.tree_map(lambda x: x[:n], tree), static_argnums=1)
 
 
 def _hashable(x) -> bool:
@@ -140,34 +158,41 @@ def _hashable(x) -> bool:
 
 
 class _Chunker:
-    """Compiled chunk functions of one phase's step, for one mode (cached by chunk length)."""
+    """Compiled chunk functions of one phase's step, for one mode: ``loop`` compiles the step,
+    ``scan`` one loop program for every chunk length up to ``capacity``."""
 
-    def __init__(self, step: Callable | Trainer, data=None, mode: str | None = None):
+    def __init__(self, step: Callable | Trainer, data=None, mode: str | None = None, capacity: int = 1):
         if isinstance(step, Trainer):  # _Chunker(trainer, mode): its (first) phase, as benchmarks use it
             step, data, mode = step.schedule[0].step, step.data, data
         self.step, self.data, self.mode = step, data, mode
-        self._scan: dict = {}
+        self.capacity = max(1, int(capacity))
+        self._scan_c = None
         self._step_c = None
 
     def compile(self, state, length: int) -> float:
-        """Compile the program for a chunk of ``length`` unless cached; return the seconds spent."""
-        if (length in self._scan) if self.mode == "scan" else (self._step_c is not None):
+        """Compile the program for chunks of up to ``length`` unless done; return the seconds spent."""
+        if self.mode == "scan" and length > self.capacity:  # a longer chunk than planned: a larger buffer
+            self.capacity, self._scan_c = length, None
+        if (self._scan_c if self.mode == "scan" else self._step_c) is not None:
             return 0.0
         t = time.perf_counter()
         if self.mode == "scan":
+            n = jnp.int32(1)
             if _hashable(self.step):
-                fn = _SCAN_CHUNK.lower(self.step, length, state, self.data)
+                fn = _SCAN_CHUNK.lower(self.step, self.capacity, state, self.data, n)
             else:  # e.g. an instance of an eq dataclass: a program of this chunker's own
-                step = self.step
-                fn = jax.jit(lambda s, d: scan_steps(step, s, d, length), donate_argnums=0).lower(state, self.data)
-            self._scan[length] = fn.compile()
+                step, cap = self.step, self.capacity
+                fn = jax.jit(lambda s, d, k: _scan_chunk(step, cap, s, d, k), donate_argnums=0).lower(state, self.data, n)
+            self._scan_c = fn.compile()
         else:
             self._step_c = jax.jit(self.step, donate_argnums=0).lower(state, self.data).compile()
         return time.perf_counter() - t
 
     def __call__(self, state, length: int):
         if self.mode == "scan":
-            return self._scan[length](state, self.data)
+            self.compile(state, length)
+            state, buf = self._scan_c(state, self.data, jnp.int32(length))
+            return state, (buf if length == self.capacity else _HEAD(buf, length))
         ms = []
         for _ in range(length):
             state, m = self._step_c(state, self.data)
@@ -196,17 +221,17 @@ def _probe(ch: _Chunker, state, steps: int) -> tuple[float, float]:
     return compile_s, (time.perf_counter() - t) / steps
 
 
-def _choose(step: Callable, data, state, probe_steps: int) -> tuple[str, float, dict, _Chunker]:
+def _choose(step: Callable, data, state, probe_steps: int, capacity: int = 1) -> tuple[str, float, dict, _Chunker]:
     """(mode, compile seconds, {mode: seconds per step}, the chosen mode's chunker, compiled
     as far as the probe went) for one phase's step; see :func:`choose_mode`."""
     if jax.default_backend() != "cpu":
-        return "scan", 0.0, {}, _Chunker(step, data, "scan")
+        return "scan", 0.0, {}, _Chunker(step, data, "scan", capacity)
     chunkers = {"loop": _Chunker(step, data, "loop")}
     compile_s, t_loop = _probe(chunkers["loop"], state, probe_steps)
     t_loop = float(distributed.agree(t_loop))  # several processes: process 0's timings decide for all
     times = {"loop": t_loop}
     if t_loop < HEAVY_STEP_S:
-        chunkers["scan"] = _Chunker(step, data, "scan")
+        chunkers["scan"] = _Chunker(step, data, "scan", max(capacity, probe_steps))
         c, t_scan = _probe(chunkers["scan"], state, probe_steps)
         times["scan"] = float(distributed.agree(t_scan))
         compile_s += c
@@ -471,6 +496,19 @@ def run(
         return _run(Path(run_dir), *args)
 
 
+_NOT_TRACEABLE = (jax.errors.ConcretizationTypeError, jax.errors.TracerBoolConversionError,
+                  jax.errors.TracerIntegerConversionError, jax.errors.TracerArrayConversionError)
+
+
+def init_state(trainer: Trainer, key, hp):
+    """``trainer.init(key, hp)`` as one compiled program (run op by op, an init compiles every
+    op on its own: dozens of small programs, seconds on a CPU); op by op if it cannot be traced."""
+    try:
+        return jax.jit(trainer.init)(key, hp)
+    except _NOT_TRACEABLE:
+        return trainer.init(key, hp)
+
+
 def preflight(trainer: Trainer, key, hparams: dict | None = None,
               memory_extra: Mapping[str, int] | None = None) -> memory.Estimate | None:
     """The run's :class:`~jaxgen.core.memory.Estimate` (nothing allocated), or ResourceError
@@ -547,7 +585,7 @@ def _run(run_dir, trainer, key, hp, chunk_steps, resume, hooks, mode, progress, 
         p = phases[i]
         chosen = False
         if modes[p.name] is None:
-            m, c, probes[p.name], ch = _choose(p.step, data, state, 3)
+            m, c, probes[p.name], ch = _choose(p.step, data, state, 3, chunk_of[i])
             modes[p.name], compile_s, chosen = m, compile_s + c, True
             per_phase.setdefault(p.name, _phase_timings(m))["compile_s"] += c
             if phased:
@@ -557,7 +595,7 @@ def _run(run_dir, trainer, key, hp, chunk_steps, resume, hooks, mode, progress, 
             else:
                 extras["chunk_mode"], extras["probe_s_per_step"] = m, probes[p.name]
         else:
-            ch = _Chunker(p.step, data, modes[p.name])
+            ch = _Chunker(p.step, data, modes[p.name], chunk_of[i])
         chunkers[i] = ch
         per_phase.setdefault(p.name, _phase_timings(modes[p.name]))
         return chosen
@@ -576,7 +614,7 @@ def _run(run_dir, trainer, key, hp, chunk_steps, resume, hooks, mode, progress, 
             ckpt.write_config(run_dir, cfg, extras)
 
     try:
-        state = _copy(trainer.init(key, hp))  # distinct buffers: the state is donated
+        state = _copy(init_state(trainer, key, hp))  # distinct buffers: the state is donated
         if mesh is not None:
             from jaxgen.core.sharding import replicate
 

@@ -182,15 +182,15 @@ def test_each_phase_compiles_once_per_chunk_length(mode):
     tr = toy(fresh=True)
     hook = lambda info: seen.append(dict(TRACES))  # noqa: E731  (traces so far, after each chunk)
     runner.run(tr, 0, chunk_steps=3, progress=False, mode=mode, hooks=[hook])
-    # count: chunks of 3, 3, 1 (scan: two programs, loop: one); grow: 3, 3, 3 (one program);
-    # nothing is traced again after a phase's first chunk of a given length
+    # count: chunks of 3, 3, 1; grow: 3, 3, 3 -- one program per phase in either mode (scan: one
+    # loop program for every chunk length); nothing is traced again after a phase's first chunk
     assert seen[0] == {"count": 1} and seen[1] == seen[0]
-    assert seen[2] == {"count": 2 if mode == "scan" else 1}
+    assert seen[2] == {"count": 1}
     assert seen[3] == seen[4] == seen[5] == {**seen[2], "grow": 1}
     # the programs are cached for the process: the same run again (e.g. resumed) compiles nothing
     seen.clear()
     res = runner.run(tr, 0, chunk_steps=3, progress=False, mode=mode, hooks=[hook])
-    assert seen[-1] == seen[0] == {"count": 2 if mode == "scan" else 1, "grow": 1}
+    assert seen[-1] == seen[0] == {"count": 1, "grow": 1}
     assert res.timings["compile_s"] < 0.05
 
 
