@@ -10,13 +10,12 @@ run time (median of the repeats) and env steps/s over all 64 runs. On a 2-core m
 distributed path cannot be faster: the point is how much slower it is.
 
 The sweep is an MLP VAE on 2000 bundled MNIST digits (``--algo vae``, the default: 16 seeds x
-2 learning rates) or PPO CartPole (``--algo ppo``, 64 seeds). With jax 0.10.2 the PPO sweep
-over 2 CPU devices of ONE process never returns on this machine (also on main, with
-``--xla_force_host_platform_device_count=2``: all threads idle, in the vmapped init), so the
-recorded table is the VAE's (benchmarks/notes/distributed.md).
+2 learning rates) or PPO CartPole (``--algo ppo``, 64 seeds). The PPO sweep over 2 CPU devices
+of one process used to never return (jax 0.10.2: batched LAPACK QR of the vmapped orthogonal
+init deadlocking XLA's pool; fixed by jaxgen.nets.init, benchmarks/notes/distributed.md).
 
     python benchmarks/bench_distributed.py                 # the table (and a Markdown copy)
-    python benchmarks/bench_distributed.py --algo ppo --seeds 64 --total-steps 40960
+    python benchmarks/bench_distributed.py --algo ppo --seeds 64 --total-steps 10240 --repeats 2
 """
 from __future__ import annotations
 

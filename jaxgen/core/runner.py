@@ -535,10 +535,10 @@ def _run(run_dir, trainer, key, hp, chunk_steps, resume, hooks, mode, progress, 
     starts = np.cumsum([0] + [p.num_steps for p in phases[:-1]]).tolist()
     main, procs = distributed.is_main(), distributed.process_count()
     data = trainer.data
-    if mesh is not None:
-        from jaxgen.core.sharding import replicate
+    if mesh is not None:  # data already split over the processes (sharding.from_process_rows) stays split
+        from jaxgen.core.sharding import is_split_over_processes, replicate
 
-        data = replicate(data, mesh)
+        data = jax.tree_util.tree_map(lambda x: x if is_split_over_processes(x) else replicate(x, mesh), data)
 
     t0 = time.perf_counter()
     history: list = []

@@ -7,7 +7,10 @@ process places only the shards that live on its own devices). Two uses:
 * sweeps: the run axis (seeds x hyperparameters) is sharded over ``batch``;
 * data parallelism: a step calls :func:`shard_batch` on its minibatch; under a mesh
   (``jax.set_mesh``) XLA splits the batch over devices and all-reduces the gradients,
-  and with no mesh it is the identity.
+  and with no mesh it is the identity. The data set is replicated on every device, or --
+  several processes -- split by rows: each process reads only :func:`process_rows` of it
+  and :func:`from_process_rows` makes the one global array (in process order, so row ``i``
+  is row ``i`` of the whole set and every minibatch is the single-process one).
 """
 from __future__ import annotations
 
@@ -53,6 +56,44 @@ def shard_rows(tree, mesh: Mesh):
     value on every process) over ``batch``: each device holds R / devices rows."""
     sh = NamedSharding(mesh, P(AXIS))
     return jax.tree_util.tree_map(lambda x: _put(x, sh), tree)
+
+
+def process_rows(n: int, index: int | None = None, count: int | None = None) -> tuple[int, int]:
+    """``(start, stop)``: the contiguous rows of an ``n``-row data set that process ``index`` of
+    ``count`` (default: this one, of all) reads -- equal shares in process order."""
+    index = jax.process_index() if index is None else index
+    count = jax.process_count() if count is None else count
+    if n % count:
+        raise ValueError(f"{n} rows do not split evenly over {count} processes.")
+    share = n // count
+    return index * share, (index + 1) * share
+
+
+def from_process_rows(tree, mesh: Mesh, n: int):
+    """Global arrays ``[n, ...]`` split over ``batch`` from every process's own rows (its
+    :func:`process_rows` of each leaf, ``[n / processes, ...]``): no process holds, or
+    transfers, the others' rows. ``n`` must be a multiple of the mesh size."""
+    sh = NamedSharding(mesh, P(AXIS))
+    return jax.tree_util.tree_map(
+        lambda x: jax.make_array_from_process_local_data(sh, np.asarray(x), (n, *np.shape(x)[1:])), tree)
+
+
+def split_rows_over_processes(x, mesh: Mesh | None = None):
+    """``x [n, ...]`` (a data set every process has whole) as one global array split by rows
+    over ``mesh`` (default: all devices), each process placing only its :func:`process_rows`;
+    ``x`` unchanged with one process, or when ``n`` does not divide over the mesh's devices
+    (it is then replicated, as in a single-process run)."""
+    mesh = device_mesh() if mesh is None else mesh
+    n = int(np.shape(x)[0])
+    if jax.process_count() == 1 or n % mesh.size or isinstance(x, jax.Array) and not x.is_fully_addressable:
+        return x
+    start, stop = process_rows(n)
+    return from_process_rows(np.asarray(x[start:stop]), mesh, n)
+
+
+def is_split_over_processes(x) -> bool:
+    """True for a global array some of whose rows live only in other processes."""
+    return isinstance(x, jax.Array) and not x.is_fully_addressable and not x.is_fully_replicated
 
 
 def shard_batch(x: jax.Array) -> jax.Array:

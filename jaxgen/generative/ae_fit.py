@@ -17,10 +17,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxgen.core import distributed
 from jaxgen.core import fit as F
 from jaxgen.core import plotting
 from jaxgen.core.errors import ConfigError
 from jaxgen.core.hooks import EveryEpochs, GridRows
+from jaxgen.core.sharding import device_mesh, from_process_rows, split_rows_over_processes
 from jaxgen.data.transforms import binarize, to_unit
 from jaxgen.eval.likelihood import evaluate
 from jaxgen.generative import autoencoder as ae
@@ -59,7 +61,9 @@ def final_plots(state: ae.AEState, test_images: np.ndarray, test_labels: np.ndar
 def job(config: ae.AEConfig, train_images: np.ndarray, test_images: np.ndarray, test_labels: np.ndarray, *,
         val_images: np.ndarray | None = None, run_dir: Path | None = None, iwae_k: int = 100) -> F.Job:
     """The :class:`~jaxgen.core.fit.Job` of one autoencoder run."""
-    trainer = ae.make_trainer(config, {"images": train_images})
+    # several processes: each places only its rows of the training set on its devices (the run's
+    # minibatches are the same; XLA gathers each one from the rows' owners)
+    trainer = ae.make_trainer(config, {"images": split_rows_over_processes(train_images)})
     hooks = [EveryEpochs(_val_hook(val_images))] if val_images is not None and len(val_images) else []
     hooks.append(EveryEpochs(_recon_rows(config, test_images[:N_SHOW], run_dir)))
 
@@ -116,8 +120,12 @@ def load_data(args):
     frac = getattr(args, "val_fraction", 0.0)
     if not 0 <= frac < 1:
         raise ConfigError(f"--val-fraction={frac} is out of range; accepted: a number in [0, 1).")
-    train = load_mnist("train", args.data, data_dir=args.data_dir, idx_dir=args.idx_dir)
     test = load_mnist("test", args.test_data, data_dir=args.data_dir, idx_dir=args.idx_dir)
+    if distributed.is_multiprocess() and frac == 0 and not args.limit:
+        own = _own_share(args)  # each process reads only its rows (TFDS split slicing)
+        if own is not None:
+            return own[0], None, test, own[1]
+    train = load_mnist("train", args.data, data_dir=args.data_dir, idx_dir=args.idx_dir)
     images, labels = train.images, train.labels
     if args.limit:
         images, labels = images[: args.limit], labels[: args.limit]
@@ -125,6 +133,23 @@ def load_data(args):
         tr, val = train_val_split(images, labels, frac, seed=0)
         return tr.images, val.images, test, train.source
     return images, None, test, train.source
+
+
+def _own_share(args):
+    """``(global training images split by rows over the processes, source)`` with each process
+    having read only its share of the split, or None when the split does not divide evenly
+    over the global devices (every process then reads it whole)."""
+    from jaxgen.data.mnist import load_mnist
+
+    try:
+        train = load_mnist("train", args.data, data_dir=args.data_dir, idx_dir=args.idx_dir,
+                           share=(distributed.process_index(), distributed.process_count()))
+    except ConfigError:
+        return None
+    if len(train.labels) % jax.local_device_count():
+        return None
+    n = len(train.labels) * distributed.process_count()
+    return from_process_rows(train.images, device_mesh(), n), train.source
 
 
 class AEFamily(F.Family):

@@ -42,6 +42,7 @@ import optax
 from jaxgen.core import config as C
 from jaxgen.core.distributions import diag_gaussian_log_prob
 from jaxgen.nets.conv import PatchConv
+from jaxgen.nets.init import orthogonal
 from jaxgen.rl import envs
 from jaxgen.rl.envs import EnvSpec
 
@@ -155,7 +156,8 @@ def sample_and_log_prob(key: jax.Array, out: PolicyOut, discrete: bool) -> tuple
 # --- networks -------------------------------------------------------------------------------
 
 def _dense(features: int, gain: float):
-    return nn.Dense(features, kernel_init=nn.initializers.orthogonal(gain), bias_init=nn.initializers.zeros)
+    # jaxgen's orthogonal: jax's numbers, but safe to vmap over runs on CPU (jaxgen/nets/init.py)
+    return nn.Dense(features, kernel_init=orthogonal(gain), bias_init=nn.initializers.zeros)
 
 
 class _Torso(nn.Module):

@@ -5,7 +5,8 @@
 
 * ``train``: (a) an 8-run sweep (2 learning rates x 4 seeds) of a small MLP VAE, its final
   per-run losses into ``OUT/sweep.json``; (b) the data-parallel run of that VAE (the family's
-  job and hooks, no final evaluation) through :func:`jaxgen.core.fit.fit` into ``OUT/full``,
+  job and hooks, no final evaluation; each process places only its 400 of the 800 training
+  images on its devices, ``rows I: 400 of 800`` in its log) through :func:`jaxgen.core.fit.fit` into ``OUT/full``,
   its final parameters into ``OUT/full_params.npz``; (c) the same run stopped after its first
   chunk in ``OUT/cut``, then resumed from that checkpoint (read back from disk by both
   processes), its final parameters into ``OUT/cut_params.npz``.
@@ -60,6 +61,11 @@ def main(stage: str, out: Path) -> None:
 
     def job(run_dir):  # the family's job (hooks: per-epoch reconstructions) without the final evaluation
         return dataclasses.replace(ae_fit.job(CFG, images, test_x, test_y, run_dir=run_dir, iwae_k=0), finish=None)
+
+    if distributed.is_multiprocess():  # what this process's devices hold of the trainer's data
+        held = job(None).trainer.data["images"]
+        print(f"rows {jax.process_index()}: {sum(s.data.shape[0] for s in held.addressable_shards)} of "
+              f"{held.shape[0]}", flush=True)
 
     if stage == "train":
         tr = ae.make_trainer(CFG, {"images": images})

@@ -6,13 +6,16 @@ first chunk and resumed from its checkpoint); they are killed whatever happens, 
 ``LAUNCH_TIMEOUT_S``.
 
 Tolerances: the sweep's per-run losses within rtol 1e-5 (each run lives whole on one device,
-the same program as one process runs); the data-parallel VAE's final parameters within
-atol 1e-6 of the single-device run's (its gradients are summed over 4 devices in another
-order: float32 rounding; measured 6e-8 on parameters of size ~1); the resumed run
-bit-identical to the uninterrupted one (both two-process).
+the same program as one process runs); the data-parallel VAE (its 800 training images split by
+rows over the two processes, each placing only its 400; the minibatches are drawn over the
+global rows, so they are the single-process ones) ends within atol 1e-6 of the single-device
+run's final parameters (its gradients are summed over 4 devices in another order: float32
+rounding; measured 6e-8 on parameters of size ~1); the resumed run bit-identical to the
+uninterrupted one (both two-process).
 """
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import signal
@@ -90,9 +93,24 @@ def _references(worker) -> dict:
 
 @pytest.fixture(scope="module")
 def two(tmp_path_factory, worker):
-    """(out dir, the two processes' logs, the single-process references computed meanwhile)."""
-    out = tmp_path_factory.mktemp("dist")
-    logs, ref = _launch("train", out, meanwhile=lambda: _references(worker))
+    """(out dir, the two processes' logs, the single-process references computed meanwhile).
+
+    One launch per test session even when xdist spreads this file's tests over its workers
+    (pytest 9.2 ignores xdist 3.8's group suffix, so ``--dist loadgroup`` does not keep a file
+    on one worker): the first worker to take the lock launches, the others read its results."""
+    shared = tmp_path_factory.getbasetemp().parent if os.environ.get("PYTEST_XDIST_WORKER") else \
+        tmp_path_factory.getbasetemp()
+    out, done = shared / "dist-two", shared / "dist-two" / "references.npz"
+    with open(shared / "dist-two.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not done.exists():
+            out.mkdir(exist_ok=True)
+            logs, ref = _launch("train", out, meanwhile=lambda: _references(worker))
+            np.savez(out / "references_tmp.npz", sweep=ref["sweep"], **{"param" + k: v for k, v in ref["params"].items()})
+            (out / "references_tmp.npz").rename(done)
+    with np.load(done) as z:
+        ref = {"sweep": z["sweep"], "params": {k[len("param"):]: z[k] for k in z.files if k.startswith("param")}}
+    logs = [(out / f"train-{i}.log").read_text() for i in range(2)]
     return out, logs, ref
 
 
@@ -121,7 +139,9 @@ def test_sweep_over_two_processes_gives_the_single_process_results(two):
 
 
 def test_data_parallel_vae_ends_with_the_single_process_parameters(two):
-    out, _, ref = two
+    out, logs, ref = two
+    # each process's devices held only its half of the 800 training images (2 devices x 200)
+    assert "rows 0: 400 of 800" in logs[0] and "rows 1: 400 of 800" in logs[1]
     mine, theirs = ref["params"], dict(np.load(out / "full_params.npz"))
     assert sorted(mine) == sorted(theirs)
     for k in mine:

@@ -197,6 +197,31 @@ def test_idx_builder_reads_back_exactly(idx_prepared, real_test):
     np.testing.assert_array_equal(loaded.labels, labels)
 
 
+def test_one_process_share_reads_only_its_rows(idx_prepared, real_test):
+    """A process of a multi-process run reads its rows (sharding.process_rows) through tfds's
+    split slicing; the shares of all processes, in process order, are the whole split."""
+    from jaxgen.core.sharding import process_rows
+
+    data_dir, _ = idx_prepared
+    images, labels = real_test
+    shares = [load_mnist("test", source="idx", data_dir=data_dir, rows=process_rows(10000, i, 4)) for i in range(4)]
+    assert [s.source for s in shares][1] == "tfds:jaxgen_mnist/idx/test[2500:5000]"
+    assert [len(s.labels) for s in shares] == [2500] * 4
+    np.testing.assert_array_equal(np.concatenate([s.images for s in shares])[..., 0], images)
+    np.testing.assert_array_equal(np.concatenate([s.labels for s in shares]), labels)
+    assert load_mnist("test", source="idx", data_dir=data_dir, share=(1, 4)).source == shares[1].source
+    with pytest.raises(ConfigError, match="MNIST 'test' has 10000 images, which do not split evenly over 3 processes"):
+        load_mnist("test", source="idx", data_dir=data_dir, share=(0, 3))
+    bundled = load_mnist("train", source="bundled", rows=(10, 20))
+    np.testing.assert_array_equal(bundled.images, load_mnist("train", source="bundled").images[10:20])
+    with pytest.raises(ConfigError, match=r"rows=\(0, 10001\) is out of range for MNIST 'test' \(10000 images\)"):
+        load_mnist("test", source="idx", data_dir=data_dir, rows=(0, 10001))
+    with pytest.raises(ConfigError, match=r"rows=\(1,\) is not accepted; accepted: \(start, stop\)"):
+        load_mnist("test", source="bundled", rows=(1,))
+    with pytest.raises(ValueError, match="10 rows do not split evenly over 3 processes"):
+        process_rows(10, 0, 3)
+
+
 def test_bulk_decoding_matches_tfds_decoding(idx_prepared, monkeypatch):
     data_dir, _ = idx_prepared
     fast = load_mnist("test", source="idx", data_dir=data_dir)
