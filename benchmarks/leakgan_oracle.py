@@ -53,6 +53,7 @@ def parse():
     p.add_argument("--d-widths", default="1,2,3,4,5,10,15,20")
     p.add_argument("--d-filters", default="16,16,16,16,16,16,16,16")
     p.add_argument("--final-n", type=int, default=2000)
+    p.add_argument("--limit", type=int, default=None, help="train on the first N of the 10,000 oracle sequences")
     p.add_argument("--arms", default="mle,seqgan,leakgan")
     p.add_argument("--out", default="benchmarks/notes/leakgan/oracle20.json")
     return p.parse_args()
@@ -76,6 +77,7 @@ def main():
     out.parent.mkdir(parents=True, exist_ok=True)
     oracle = D.load_oracle()
     data = D.oracle_data(oracle, length=a.seq_len)
+    data = {"train": data["train"][: a.limit], "test": data["test"]}
     print(f"oracle data: {data['train'].shape} train; oracle's NLL of its own test set: "
           f"{float(D.oracle_nll(oracle, jnp.asarray(data['test']))):.3f}", flush=True)
     keys = np.stack([np.asarray(jax.random.PRNGKey(s)) for s in range(a.seeds)])
