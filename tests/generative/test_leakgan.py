@@ -118,15 +118,13 @@ def test_sampling_teacher_forcing_and_rollouts_agree(state):
         x = L.generate(state, state.g, jax.random.PRNGKey(0), 5, cold, raw=True)
         tf = LK.teacher(state.g, L.feat_fn(state), x, 0, 2, L.PAD)
         full = T.rollouts(state.g, jax.random.PRNGKey(1), x, 3, 0, cold, pol, every=2)  # prefixes of 2, 4, 6
-        one = T.rollouts(state.g, jax.random.PRNGKey(1), x, 2, 0, cold, pol)  # every prefix
         q = T.mc_rewards(lambda s: jnp.sum(s, -1) * 1.0, state.g, jax.random.PRNGKey(1), x, 2, 0, cold, pol, every=3)
-        return x, tf["logits"], full, one, q
+        return x, tf["logits"], full, q
 
-    x, logits, full, one, q = probe(state)
+    x, logits, full, q = probe(state)
     np.testing.assert_array_equal(jnp.argmax(logits, -1), x)
-    assert full.shape == (3, 3, 5, LEN) and one.shape == (LEN - 1, 2, 5, LEN)
+    assert full.shape == (3, 3, 5, LEN)
     np.testing.assert_array_equal(full, jnp.broadcast_to(x, full.shape))
-    np.testing.assert_array_equal(one, jnp.broadcast_to(x, one.shape))
     np.testing.assert_allclose(q, jnp.broadcast_to(jnp.sum(x, -1, keepdims=True) * 1.0, x.shape))
 
 
