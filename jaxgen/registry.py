@@ -224,6 +224,14 @@ register(Algorithm("seqgan", "jaxgen.generative.seqgan", "jaxgen.generative.seqg
                           "full": [{"pretrain_g_epochs": 2, "pretrain_d_updates": 100, "rounds": 2, "adv_d_updates": 20,
                                     "n_rollouts": 4}]}))
 
+register(Algorithm("leakgan", "jaxgen.generative.leakgan", "jaxgen.generative.leakgan:LeakGANConfig",
+                   "jaxgen.generative.leakgan_fit:FAMILY",
+                   "LeakGAN: Manager-Worker LSTM generator reading the text CNN's leaked features, Monte Carlo "
+                   "rollouts every c tokens (oracle length 20 / 40 or COCO captions)",
+                   example="jaxgen train leakgan --task oracle --seq-len 40 --rounds 50",
+                   bench={"quick": [{"pretrain_d_updates": 1, "pretrain_epochs": 1, "rounds": 0, "d_widths": (1, 2),
+                                     "d_filters": (16, 16), "d_emb_dim": 16}]}))
+
 
 def algorithm_of(config) -> Algorithm:
     """The entry whose config class is ``type(config)`` (the first, for shared classes)."""

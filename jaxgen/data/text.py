@@ -201,13 +201,15 @@ def oracle_nll(params: dict, tokens: jax.Array, start: int = ORACLE_START) -> ja
 
 
 def oracle_data(params: dict | None = None, n_train: int = ORACLE_TRAIN, n_test: int = 2000,
-                seed: int = ORACLE_SEED) -> dict:
-    """The oracle task's data: ``{"train": int32 [n_train, 20], "test": int32 [n_test, 20]}``
-    sampled from the oracle with a fixed seed (``test``: held-out sequences for NLL-test)."""
+                seed: int = ORACLE_SEED, length: int = ORACLE_LEN) -> dict:
+    """The oracle task's data: ``{"train": int32 [n_train, length], "test": int32 [n_test, length]}``
+    sampled from the oracle with a fixed seed (``test``: held-out sequences for NLL-test).
+    ``length``: 20 in SeqGAN's experiment; LeakGAN's long-text experiments also use 40 (the same
+    oracle, longer sequences)."""
     params = load_oracle() if params is None else params
     key_train, key_test = jax.random.split(jax.random.PRNGKey(seed))
-    return {"train": _oracle_sample(params, key_train, n_train, ORACLE_LEN, ORACLE_START, 2000),
-            "test": _oracle_sample(params, key_test, n_test, ORACLE_LEN, ORACLE_START, 1000)}
+    return {"train": _oracle_sample(params, key_train, n_train, length, ORACLE_START, 2000),
+            "test": _oracle_sample(params, key_test, n_test, length, ORACLE_START, 1000)}
 
 
 __all__ = ["Vocab", "PAD", "EOS", "canonical", "load_corpus", "load_coco", "load_oracle", "oracle_sample",

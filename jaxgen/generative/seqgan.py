@@ -75,7 +75,7 @@ class SeqGANConfig:
 
     task: str = C.static("oracle", "oracle (the synthetic LSTM oracle, NLL-oracle) or coco (Image-COCO captions, BLEU)", TASKS)
     vocab_size: int = C.static(ORACLE_VOCAB, "vocabulary size (coco: set from the data)", accepts=C.whole(2))
-    seq_len: int = C.static(ORACLE_LEN, "sequence length (coco: the longest caption + 1 unless given)", accepts=C.whole(2, 200))
+    seq_len: int = C.static(ORACLE_LEN, "sequence length (oracle: 20, the paper's, or longer; coco: the longest caption + 1 unless given)", accepts=C.whole(2, 200))
     emb_dim: int = C.static(32, "generator embedding size", accepts=C.whole(1))
     hidden_dim: int = C.static(32, "generator LSTM size", accepts=C.whole(1))
     batch_size: int = C.static(64, "sequences per G update (MLE minibatch; PG samples)", accepts=C.whole(1))
@@ -116,7 +116,6 @@ def validate(config: SeqGANConfig, num_examples: int | None = None) -> SeqGANCon
     C.require(config, "d_batch_size", config.d_batch_size % 2 == 0, "an even whole number >= 2 (half real, half generated)")
     if config.task == "oracle":
         C.require(config, "vocab_size", config.vocab_size == ORACLE_VOCAB, f"{ORACLE_VOCAB} with task='oracle' (the oracle's)")
-        C.require(config, "seq_len", config.seq_len == ORACLE_LEN, f"{ORACLE_LEN} with task='oracle' (the oracle's)")
     if num_examples is not None:
         C.require(config, "batch_size", config.batch_size <= num_examples,
                   f"a whole number from 1 to the training-set size ({num_examples})")
@@ -203,8 +202,15 @@ def d_update(state: SeqGANState, real: jax.Array, key: jax.Array) -> tuple[SeqGA
     """One D update on ``real [B/2, L]`` and as many fresh samples of G."""
     kg, kd = jax.random.split(key)
     fake = generate(state.config, state.g, kg, real.shape[0], state.hparams["temperature"])
+    return d_train(state, real, fake, kd)
+
+
+def d_train(state, real: jax.Array, fake: jax.Array, key: jax.Array):
+    """One D update on ``real`` and ``fake int [M, L]`` (dropout key ``key``); ``state``: any state
+    with SeqGAN's ``d, d_opt, hparams, config`` fields (LeakGAN's too)."""
+    kd = key
     tokens = jnp.concatenate([real, fake])
-    labels = jnp.concatenate([jnp.ones(real.shape[0], jnp.int32), jnp.zeros(real.shape[0], jnp.int32)])
+    labels = jnp.concatenate([jnp.ones(real.shape[0], jnp.int32), jnp.zeros(fake.shape[0], jnp.int32)])
     grads, m = jax.grad(lambda p: d_loss(state, p, tokens, labels, kd), has_aux=True)(state.d)
     updates, opt = build(state.config)[2].update(grads, state.d_opt, state.d)
     return state.replace(d=optax.apply_updates(state.d, updates), d_opt=opt), m
@@ -291,6 +297,8 @@ def adversarial_step(state: SeqGANState, data: dict) -> tuple[SeqGANState, dict]
 # --------------------------------------------------------------------------- the run
 
 PHASES = ("pretrain_g", "pretrain_d", "adversarial")
+NAME = "SeqGAN"
+EPOCH_PHASE = "pretrain_g"  # the phase whose epochs the host side evaluates
 
 
 def phase_lengths(config: SeqGANConfig, n: int) -> dict:
@@ -335,3 +343,4 @@ def nll_test(state: SeqGANState, tokens: jax.Array) -> jax.Array:
 
 __all__ = ["SeqGANConfig", "SeqGANState", "validate", "init", "make_trainer", "make_train", "mle_step", "d_step",
            "adversarial_step", "pg_update", "update_rollout", "sample", "nll_test", "d_score", "PHASES", "EOS"]
+CONFIG = SeqGANConfig

@@ -1,9 +1,10 @@
-"""Host side of SeqGAN on :mod:`jaxgen.core.fit`: data, per-epoch metrics and samples, the CLI.
+"""Host side of SeqGAN (and LeakGAN, :mod:`jaxgen.generative.leakgan_fit`) on :mod:`jaxgen.core.fit`:
+data, per-epoch metrics and samples, the CLI.
 
 :func:`load_task` gives the data of ``--task oracle`` (10,000 training and 2,000 held-out
 sequences sampled from the SeqGAN oracle with a fixed seed) or ``--task coco`` (the Image-COCO
 captions, vocabulary of both splits, saved as ``RUN_DIR/vocab.json``). Every epoch of
-``pretrain_g`` and every ``eval_every``-th round of ``adversarial`` (and the last of each
+``pretrain_g`` (LeakGAN: ``pretrain``) and every ``eval_every``-th round of ``adversarial`` (and the last of each
 phase) :class:`EpochHook` logs
 
 * oracle: ``nll_oracle`` (the oracle's NLL of ``eval_n`` generated sequences), ``nll_test``;
@@ -40,21 +41,29 @@ SELF_BLEU_N = 500
 
 def load_task(task: str, data_dir: str | None = None, limit: int | None = None, max_len: int = 0) -> dict:
     """``{"train": int32 [N, L], "test": int32 [M, L], "vocab": Vocab | None, "oracle": params | None,
-    "test_text": token lists}`` of ``task``."""
+    "test_text": token lists}`` of ``task`` (``max_len``: oracle: the sequence length, 0 for 20;
+    coco: 0 for the longest caption + 1)."""
     if task == "oracle":
         oracle = D.load_oracle(D.oracle_path(data_dir) if data_dir else None)
-        data = D.oracle_data(oracle)
+        data = D.oracle_data(oracle, length=max_len or D.ORACLE_LEN)
         train = np.asarray(data["train"])[:limit]
         return {"train": train, "test": np.asarray(data["test"]), "vocab": None, "oracle": oracle, "test_text": None}
     c = D.load_coco(data_dir, max_len, limit)
     return {"train": c["train"], "test": c["test"], "vocab": c["vocab"], "oracle": None, "test_text": c["test_text"]}
 
 
+def module_of(config):
+    """The pure module of a config: SeqGAN's, or LeakGAN's (which shares this host side)."""
+    from jaxgen.generative import leakgan
+
+    return leakgan if isinstance(config, leakgan.LeakGANConfig) else S
+
+
 def fit_config(config: S.SeqGANConfig, data: dict) -> S.SeqGANConfig:
     """``config`` with the vocabulary size and sequence length of the data (coco)."""
     if config.task == "coco":
         config = dataclasses.replace(config, vocab_size=len(data["vocab"]), seq_len=int(data["train"].shape[1]))
-    return S.validate(config, int(data["train"].shape[0]))
+    return module_of(config).validate(config, int(data["train"].shape[0]))
 
 
 def as_text(cfg: S.SeqGANConfig, vocab, ids) -> list[str]:
@@ -69,8 +78,9 @@ class Evaluator:
         self.cfg, self.vocab, self.oracle = cfg, data["vocab"], data["oracle"]
         self.test = jax.numpy.asarray(data["test"])
         self.refs = data["test_text"][:BLEU_REFS] if data["test_text"] is not None else None
-        self._sample = jax.jit(S.sample, static_argnums=2)
-        self._nll_test = jax.jit(S.nll_test)
+        mod = module_of(cfg)
+        self._sample = jax.jit(mod.sample, static_argnums=2)
+        self._nll_test = jax.jit(mod.nll_test)
         self._nll_oracle = jax.jit(D.oracle_nll) if self.oracle is not None else None
 
     def __call__(self, state, n: int, key=None) -> tuple[dict, np.ndarray]:
@@ -98,7 +108,7 @@ class EpochHook:
             self.vocab.save(self.run_dir)
         if info.phase == "pretrain_d":
             return {}
-        epoch = info.phase_epoch if info.phase == "pretrain_g" else info.phase_step
+        epoch = info.phase_epoch if info.phase != "adversarial" else info.phase_step
         m, x = self.evaluate(info.state, self.eval_n, jax.random.PRNGKey(info.step))
         if self.run_dir is not None:
             d = self.run_dir / "samples"
@@ -110,11 +120,12 @@ class EpochHook:
 def job(config: S.SeqGANConfig, data: dict, run_dir: Path | None = None, eval_n: int = 2000, final_n: int = 10000,
         eval_every: int = 1, evaluate: bool = True) -> F.Job:
     cfg = fit_config(config, data)
-    trainer = S.make_trainer(cfg, data)
+    mod = module_of(cfg)
+    trainer = mod.make_trainer(cfg, data)
     hooks = []
     if evaluate:
         hook = EpochHook(cfg, data, run_dir, eval_n)
-        hooks = [EveryEpochs(hook, 1, phases=("pretrain_g",)), EveryEpochs(hook, eval_every, phases=("adversarial",))]
+        hooks = [EveryEpochs(hook, 1, phases=(mod.EPOCH_PHASE,)), EveryEpochs(hook, eval_every, phases=("adversarial",))]
 
     def finish(res, run_dir) -> dict:
         if not evaluate:
@@ -126,7 +137,9 @@ def job(config: S.SeqGANConfig, data: dict, run_dir: Path | None = None, eval_n:
 
     curves = ("g_mle_loss", "d_loss", "d_acc", "reward", "nll_oracle", "nll_test", "bleu2", "bleu3", "bleu4", "bleu5",
               "self_bleu2")
-    return F.Job(trainer, hooks, finish, curves=curves, title=f"SeqGAN {cfg.task}" + (" (MLE only)" if cfg.mle_only else ""))
+    curves += ("goal_loss", "intrinsic") if mod is not S else ()
+    title = f"{mod.NAME} {cfg.task}" + (" (MLE only)" if getattr(cfg, "mle_only", False) else "")
+    return F.Job(trainer, hooks, finish, curves=curves, title=title)
 
 
 def fit(config: S.SeqGANConfig, data: dict, *, seed: int = 0, run_dir=None, resume: bool = False, chunk_steps=None,
@@ -138,22 +151,27 @@ def fit(config: S.SeqGANConfig, data: dict, *, seed: int = 0, run_dir=None, resu
     return F.fit(j, seed=seed, run_dir=run_dir, resume=resume, chunk_steps=chunk_steps, mode=mode, progress=progress)
 
 
-def load_state(run_dir: Path) -> S.SeqGANState:
-    return ckpt.restore_run(Path(run_dir), S.SeqGANConfig, S.init)
+def load_state(run_dir: Path, module=S) -> S.SeqGANState:
+    return ckpt.restore_run(Path(run_dir), module.CONFIG, module.init)
 
 
-def sample_run(run_dir, n: int = 20, seed: int = 0, temperature: float = 1.0) -> list[str]:
+def sample_run(run_dir, n: int = 20, seed: int = 0, temperature: float = 1.0, module=S) -> list[str]:
     """Decoded sentences of ``n`` samples of the run's latest checkpoint."""
     if not temperature > 0:
         raise ConfigError(f"--temperature={temperature} is out of range; accepted: a number > 0.")
     run_dir = Path(run_dir)
-    state = load_state(run_dir)
+    state = load_state(run_dir, module)
     vocab = D.Vocab.load(run_dir) if state.config.task == "coco" else None
-    x = jax.jit(S.sample, static_argnums=2)(state, jax.random.PRNGKey(seed), n, temperature)
+    x = jax.jit(module.sample, static_argnums=2)(state, jax.random.PRNGKey(seed), n, temperature)
     return as_text(state.config, vocab, x)
 
 
 class SeqGANFamily(F.Family):
+    """SeqGAN's host side; ``SeqGANFamily(jaxgen.generative.leakgan)`` is LeakGAN's."""
+
+    def __init__(self, module=S):
+        self.module = module
+
     commands = ("sample",)
     summary = ("nll_oracle", "nll_test", "bleu2", "bleu4", "self_bleu2", "reward")
     chunk_help = "steps per compiled chunk (default: one epoch; adversarial: one round)"
@@ -170,14 +188,14 @@ class SeqGANFamily(F.Family):
         g.add_argument("--no-eval", action="store_true", help="no metrics or sample files")
 
     def label(self, algo, config) -> str:
-        return f"SeqGAN {config.task}" + (" MLE baseline" if config.mle_only else "")
+        return f"{self.module.NAME} {config.task}" + (" MLE baseline" if getattr(config, "mle_only", False) else "")
 
     def run_name(self, algo, config) -> str:
-        return f"seqgan-{config.task}" + ("-mle" if config.mle_only else "")
+        return f"{self.module.NAME.lower()}-{config.task}" + ("-mle" if getattr(config, "mle_only", False) else "")
 
     def _data(self, config, args):
-        given = overrides(args, S.SeqGANConfig)
-        max_len = given.get("seq_len", 0) if config.task == "coco" else 0
+        given = overrides(args, self.module.CONFIG)
+        max_len = given.get("seq_len", 0) if config.task == "coco" else config.seq_len
         data = load_task(config.task, args.data_dir, args.limit, max_len)
         print(f"data: {config.task}: {data['train'].shape[0]} training sequences of length {data['train'].shape[1]}"
               + (f", vocabulary {len(data['vocab'])}" if data["vocab"] is not None else ""))
@@ -206,22 +224,22 @@ class SeqGANFamily(F.Family):
 
         data = self._data(config, args)
         cfg = fit_config(config, data)
-        res = sweep(S.make_trainer(cfg, data), seeds=args.seeds, grid=F.parse_grid(args.grid),
+        res = sweep(self.module.make_trainer(cfg, data), seeds=args.seeds, grid=F.parse_grid(args.grid),
                     progress=not args.no_progress, mode=args.mode)
         return F.sweep_table(res)
 
     def bench_trainer(self, algo, config):
         """The oracle's training set (``../shared/data``; DataError, hence skipped, where absent),
         counted in generator sequences (``batch_size`` a step)."""
-        data = load_task(config.task)
+        data = load_task(config.task, max_len=config.seq_len if config.task == "oracle" else 0)
         cfg = fit_config(config, data)
-        return S.make_trainer(cfg, data), cfg.batch_size, "sequences"
+        return self.module.make_trainer(cfg, data), cfg.batch_size, "sequences"
 
     def load(self, algo, run_dir: Path):
-        return load_state(run_dir)
+        return load_state(run_dir, self.module)
 
     def eval(self, algo, run_dir: Path, args) -> dict:
-        state = load_state(run_dir)
+        state = load_state(run_dir, self.module)
         cfg = state.config
         if cfg.task == "coco":  # the run's own vocabulary
             vocab = D.Vocab.load(run_dir)
@@ -229,13 +247,13 @@ class SeqGANFamily(F.Family):
             test_text = [s for s in test_text if all(w in vocab.index for w in s)]
             data = {"vocab": vocab, "oracle": None, "test_text": test_text, "test": vocab.encode(test_text, cfg.seq_len)}
         else:
-            data = load_task(cfg.task)
+            data = load_task(cfg.task, max_len=cfg.seq_len)
         n = getattr(args, "n", None) or 10000
         m, _ = Evaluator(cfg, data)(state, n, jax.random.PRNGKey(1234 if args.seed is None else args.seed))
         return {"step": int(state.step), "n": n, **m}
 
     def sample(self, algo, run_dir: Path, args) -> list[str]:
-        return sample_run(run_dir, args.n, args.seed or 0, args.temperature)
+        return sample_run(run_dir, args.n, args.seed or 0, args.temperature, self.module)
 
 
 FAMILY = SeqGANFamily()

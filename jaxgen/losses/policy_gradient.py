@@ -13,6 +13,7 @@ optional ``mask`` of valid entries (:mod:`jaxgen.losses.masked`).
 * :func:`clipped_surrogate` / :func:`clipped_surrogate_loss`: PPO's
   ``min(rho A, clip(rho, 1 - eps, 1 + eps) A)`` (Schulman et al. 2017, eq. 7).
 * :func:`approx_kl`, :func:`clip_fraction`: PPO's diagnostics of how far the policy moved.
+* :func:`rank_rescale`: LeakGAN's bootstrapped rescaled activation of rewards (rank-based).
 """
 from __future__ import annotations
 
@@ -69,3 +70,19 @@ def approx_kl(log_ratio: jax.Array, mask: jax.Array | None = None) -> jax.Array:
 def clip_fraction(ratio: jax.Array, clip_eps, mask: jax.Array | None = None) -> jax.Array:
     """Fraction of samples whose ``|rho - 1| > eps`` (where the clip is active); a scalar."""
     return masked_mean((jnp.abs(ratio - 1.0) > clip_eps).astype(jnp.float32), mask)
+
+
+def rank_rescale(reward: jax.Array, delta=16.0) -> jax.Array:
+    """LeakGAN's bootstrapped rescaled activation (Guo et al. 2018, sec. 3.3): each reward
+    replaced by ``sigmoid(delta (rank / B - 1/2))`` of its rank (1 = the lowest .. B) among the
+    B entries of its column.
+
+    Args:
+      reward: ``[B, L]`` (B sequences, L tokens: ranked over the batch at every token).
+      delta: the smoothness (16 in the paper's code).
+    Returns:
+      ``reward``'s shape, in (0, 1), depending on the rewards' order only.
+    """
+    b = reward.shape[0]
+    rank = jnp.argsort(jnp.argsort(reward, axis=0), axis=0) + 1
+    return jax.nn.sigmoid(delta * (rank / b - 0.5))

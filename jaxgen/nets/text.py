@@ -29,7 +29,7 @@ V = 5,000 the random numbers dominate a rollout on the CPU (measured in
 """
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Callable, NamedTuple, Sequence
 
 import flax.linen as nn
 import jax
@@ -77,14 +77,22 @@ def zero_carry(p: Params, batch_shape: tuple) -> tuple[jax.Array, jax.Array]:
     return h, h
 
 
-def cell(p: Params, token: jax.Array, carry):
-    """One step: ``token int [...]`` (the previous token), ``carry (h, c)`` each ``[..., H]``
-    -> ``(logits [..., V], new carry)``."""
+def recur(p: Params, x: jax.Array, carry):
+    """The LSTM recurrence on an input vector: ``x [..., E]``, ``carry (h, c)`` each ``[..., H]``
+    -> the new ``(h, c)`` (only ``p["W"], p["U"], p["b"]`` are read, so LeakGAN's Manager, an
+    LSTM over feature vectors, uses it too)."""
     h, c = carry
-    z = p["emb"][token] @ p["W"] + h @ p["U"] + p["b"]
+    z = x @ p["W"] + h @ p["U"] + p["b"]
     i, f, o, g = jnp.split(z, 4, axis=-1)
     c = jax.nn.sigmoid(f) * c + jax.nn.sigmoid(i) * jnp.tanh(g)
     h = jax.nn.sigmoid(o) * jnp.tanh(c)
+    return h, c
+
+
+def cell(p: Params, token: jax.Array, carry):
+    """One step: ``token int [...]`` (the previous token), ``carry (h, c)`` each ``[..., H]``
+    -> ``(logits [..., V], new carry)``."""
+    h, c = recur(p, p["emb"][token], carry)
     return h @ p["Wo"] + p["bo"], (h, c)
 
 
@@ -98,12 +106,8 @@ def hidden_states(p: Params, tokens: jax.Array, start: int):
     first) is the state after the inputs ``start, y_0, ..., y_{t-1}`` -- the state that predicts
     ``y_t`` from ``h``."""
     def step(carry, tok):
-        h, c = carry
-        z = p["emb"][tok] @ p["W"] + h @ p["U"] + p["b"]
-        i, f, o, g = jnp.split(z, 4, axis=-1)
-        c = jax.nn.sigmoid(f) * c + jax.nn.sigmoid(i) * jnp.tanh(g)
-        h = jax.nn.sigmoid(o) * jnp.tanh(c)
-        return (h, c), (h, c)
+        carry = recur(p, p["emb"][tok], carry)
+        return carry, carry
 
     _, (hs, cs) = jax.lax.scan(step, zero_carry(p, tokens.shape[:1]), inputs_of(tokens, start).T)
     return jnp.swapaxes(hs, 0, 1), (hs, cs)
@@ -174,37 +178,78 @@ def sample(p: Params, key: jax.Array, n: int, length: int, start: int, temperatu
     return continue_from(p, key, tok, zero_carry(p, (n,)), length, temperature)
 
 
-def rollouts(p: Params, key: jax.Array, tokens: jax.Array, n_rollouts: int, start: int, temperature=1.0) -> jax.Array:
-    """Monte Carlo completions of every prefix: ``int32 [L-1, N, B, L]``, entry ``[t-1, n, b]`` =
-    the first ``t`` tokens of ``tokens[b]`` (``int [B, L]``), then ``L - t`` tokens sampled by
-    ``p`` (t = 1 .. L-1). All prefixes and completions run in one scan of ``L - 1`` steps over a
-    batch of ``(L-1) N B`` (steps past the end of a completion are computed and dropped)."""
-    b, length = tokens.shape
+class Policy(NamedTuple):
+    """How a sequence model continues prefixes (:func:`rollouts`): the LSTM's by default,
+    LeakGAN's Manager-Worker generator (:func:`jaxgen.nets.leak.policy`) too.
+
+    ``prefix_states(p, tokens int [B, L], start) -> (token int [L-1, B], carry)``: for each
+    prefix length t = 1 .. L-1 the last input token ``y_{t-1}`` and the state before it (a
+    pytree of ``[L-1, B, ...]`` arrays); ``continue_from(p, key, token, carry, steps,
+    temperature) -> int32 [..., steps]`` (:func:`continue_from`'s signature)."""
+
+    prefix_states: Callable
+    continue_from: Callable
+
+
+def _lstm_prefix_states(p: Params, tokens: jax.Array, start: int):
+    length = tokens.shape[1]
     _, (hs, cs) = hidden_states(p, tokens, start)  # [s]: the state after inputs start, y_0..y_{s-1}
     # prefix t (y_0..y_{t-1}) continues with input y_{t-1} from the state [t-1]
-    h0 = jnp.broadcast_to(hs[: length - 1][:, None], (length - 1, n_rollouts, b, hs.shape[-1]))
-    c0 = jnp.broadcast_to(cs[: length - 1][:, None], h0.shape)
-    tok0 = jnp.broadcast_to(tokens.T[: length - 1][:, None], (length - 1, n_rollouts, b))
-    gen = continue_from(p, key, tok0, (h0, c0), length - 1, temperature)  # [L-1, N, B, L-1]
-    t = jnp.arange(1, length)[:, None, None, None]
+    return tokens.T[: length - 1], (hs[: length - 1], cs[: length - 1])
+
+
+LSTM_POLICY = Policy(_lstm_prefix_states, continue_from)
+
+
+def splice(tokens: jax.Array, gen: jax.Array, every: int = 1) -> jax.Array:
+    """``int32 [K, N, B, L]``: entry ``[j, n, b]`` = ``tokens[b, :t]`` then ``gen[j, n, b, :L-t]``
+    with ``t = (j + 1) every`` (``tokens int [B, L]``, ``gen int [K, N, B, L-every]`` the
+    completions of the prefixes of ``every, 2 every, .. < L`` tokens)."""
+    length = tokens.shape[1]
+    t = (jnp.arange(gen.shape[0]) + 1)[:, None, None, None] * every
     s = jnp.arange(length)[None, None, None, :]
-    idx = jnp.clip(s - t, 0, length - 2)
+    idx = jnp.clip(s - t, 0, gen.shape[-1] - 1)
     gen_full = jnp.take_along_axis(gen, jnp.broadcast_to(idx, gen.shape[:3] + (length,)), axis=-1)
     real = jnp.broadcast_to(tokens[None, None], gen_full.shape)
     return jnp.where(s < t, real, gen_full).astype(jnp.int32)
 
 
+def rollouts(p: Params, key: jax.Array, tokens: jax.Array, n_rollouts: int, start: int, temperature=1.0,
+             policy: Policy = LSTM_POLICY, every: int = 1) -> jax.Array:
+    """Monte Carlo completions of every prefix: ``int32 [L-1, N, B, L]``, entry ``[t-1, n, b]`` =
+    the first ``t`` tokens of ``tokens[b]`` (``int [B, L]``), then ``L - t`` tokens sampled by
+    ``p`` (t = 1 .. L-1). All prefixes and completions run in one scan of ``L - 1`` steps over a
+    batch of ``(L-1) N B`` (steps past the end of a completion are computed and dropped).
+    ``policy``: the model ``p`` is (:class:`Policy`; default the LSTM). ``every``: only the
+    prefixes of ``every, 2 every, .. < L`` tokens (``[(L-1) // every, N, B, L]``; LeakGAN's
+    c-step rollouts)."""
+    length = tokens.shape[1]
+    tok, carry = policy.prefix_states(p, tokens, start)
+    if every > 1:
+        tok, carry = jax.tree_util.tree_map(lambda x: x[every - 1:: every], (tok, carry))
+    grow = lambda x: jnp.broadcast_to(x[:, None], (x.shape[0], n_rollouts) + x.shape[1:])  # noqa: E731
+    gen = policy.continue_from(p, key, grow(tok), jax.tree_util.tree_map(grow, carry), length - every,
+                               temperature)  # [K, N, B, L-every]
+    return splice(tokens, gen, every)
+
+
 def mc_rewards(score_fn, p: Params, key: jax.Array, tokens: jax.Array, n_rollouts: int, start: int,
-               temperature=1.0) -> jax.Array:
+               temperature=1.0, policy: Policy = LSTM_POLICY, every: int = 1) -> jax.Array:
     """SeqGAN's action values: ``Q [B, L]`` with ``Q[b, t-1]`` = the mean of ``score_fn`` over
     ``n_rollouts`` completions of the prefix ``tokens[b, :t]`` by ``p`` (t < L), and
     ``Q[b, L-1] = score_fn(tokens)[b]``. ``score_fn: int [M, L] -> float [M]`` (e.g. D's
-    probability of "real"); the completions are scored one prefix length at a time (``lax.map``)."""
+    probability of "real"); the completions are scored one prefix length at a time (``lax.map``).
+    ``policy``: the model ``p`` is (:func:`rollouts`). ``every > 1``: rollouts from the prefixes
+    of ``every, 2 every, ..`` tokens only, each token taking the Q of the first of them at or
+    after it (the last ones D's score of the whole sequence)."""
     b, length = tokens.shape
-    full = rollouts(p, key, tokens, n_rollouts, start, temperature)  # [L-1, N, B, L]
+    full = rollouts(p, key, tokens, n_rollouts, start, temperature, policy, every)  # [K, N, B, L]
     scores = jax.lax.map(lambda x: score_fn(x.reshape(-1, length)).reshape(n_rollouts, b), full)
-    q = jnp.mean(scores, axis=1)  # [L-1, B]
-    return jnp.concatenate([q.T, score_fn(tokens)[:, None]], axis=1)
+    q = jnp.concatenate([jnp.mean(scores, axis=1), score_fn(tokens)[None]], axis=0)  # [K + 1, B]
+    if every == 1:
+        return q.T
+    j = jnp.minimum(jnp.arange(length) // every, q.shape[0] - 1)  # token s: the prefix of ceil((s+1)/every) blocks
+    return q[j].T
 
 
 # --------------------------------------------------------------------------- the text CNN
@@ -217,7 +262,8 @@ class TextCNN(nn.Module):
       emb: embedding size (paper 64).
       widths: filter widths (each <= L); filters: the number of filters of each width.
     Dropout (keep probability ``keep``, traced) is applied before the output layer when a
-    ``dropout_key`` is given.
+    ``dropout_key`` is given. ``features=True``: the highway layer's output ``[B, sum(filters)]``
+    instead (the feature vector LeakGAN's generator reads; no dropout, the output layer unused).
     """
 
     vocab: int
@@ -226,7 +272,8 @@ class TextCNN(nn.Module):
     filters: Sequence[int] = PAPER_FILTERS
 
     @nn.compact
-    def __call__(self, tokens: jax.Array, keep=1.0, dropout_key: jax.Array | None = None) -> jax.Array:
+    def __call__(self, tokens: jax.Array, keep=1.0, dropout_key: jax.Array | None = None,
+                 features: bool = False) -> jax.Array:
         table = self.param("embedding", nn.initializers.uniform(2.0), (self.vocab, self.emb))
         x = table[tokens] - 1.0  # uniform in [-1, 1), as SeqGAN
         pooled = []
@@ -238,6 +285,8 @@ class TextCNN(nn.Module):
         size = hcat.shape[-1]
         gate = jax.nn.sigmoid(nn.Dense(size, name="highway_gate")(hcat))
         hcat = gate * nn.relu(nn.Dense(size, name="highway")(hcat)) + (1.0 - gate) * hcat
+        if features:  # LeakGAN's leaked feature vector (before dropout and the output layer)
+            return hcat
         if dropout_key is not None:
             mask = jax.random.bernoulli(dropout_key, keep, hcat.shape)
             hcat = jnp.where(mask, hcat / keep, 0.0)
@@ -257,5 +306,5 @@ def output_l2(d_params: Params) -> jax.Array:
 
 
 __all__ = ["lstm_init", "oracle_params", "cell", "hidden_states", "token_logp", "nll", "categorical",
-           "continue_from", "sample", "rollouts", "mc_rewards", "TextCNN", "real_prob", "output_l2",
+           "continue_from", "sample", "rollouts", "mc_rewards", "recur", "splice", "Policy", "LSTM_POLICY", "TextCNN", "real_prob", "output_l2",
            "PAPER_WIDTHS", "PAPER_FILTERS", "ORACLE_ARRAYS"]
