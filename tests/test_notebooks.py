@@ -18,3 +18,14 @@ def test_notebook_runs(path, tmp_path, monkeypatch):
     outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])]
     assert not [o for o in outputs if o.get("output_type") == "error"]
     assert any("image/png" in o.get("data", {}) for o in outputs)  # the plots are shown inline
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_install_cell_installs_this_repository_and_checks_it(path):
+    """Every notebook opens with the one install cell: jaxgen from JAXGEN_SOURCE (a path or git
+    URL of this repository, never a bare package name) and a check that the jaxgen imported is
+    this project's."""
+    first = next(c for c in nbformat.read(path, as_version=4).cells if c.cell_type == "code").source
+    assert 'JAXGEN_SOURCE = os.environ.get("JAXGEN_SOURCE"' in first
+    assert '"pip", "install", "-q", JAXGEN_SOURCE]' in first and "pip install jaxgen" not in first
+    assert 'find_spec("jaxgen.registry") is None or not hasattr(jaxgen, "__version__")' in first
