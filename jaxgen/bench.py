@@ -16,6 +16,16 @@ training samples for the generative models). Each (config, seed count) is measur
 * ``per_s`` = units of all seeds / run_s; ``vs_1_seed`` = per_s / the 1-seed row's per_s
   (how much throughput vmapping buys; ``n`` seeds at perfect scaling give ``n``).
 
+An entry's override dict may carry reserved keys: ``"_preset"`` (the registry preset it
+starts from instead of the entry's default), ``"_seeds"`` (its own seed counts, used when
+``--seeds`` is not given) and ``"_repeats"`` (its own timed calls when ``--repeats`` is not
+given; ``1`` also drops the untimed call: for runs of a minute or more, whose compile is
+already timed apart). The ``gpu`` suite uses both: PPO CartPole with 1, 64 and 2048 seeds,
+PPO Breakout-MinAtar at 1e7 env steps, DQN CartPole with 1 and 64 seeds (``vmap_eff`` =
+vs_1_seed / seeds, goal >= 0.8), the conv VAE and the DCGAN in samples/s; it is meant to run in
+under 8 minutes on one accelerator (``benchmarks/gpu_suite.sh`` adds PyTorch CUDA's conv VAE /
+DCGAN steps/s where torch with CUDA is installed).
+
 The quick suite (one small config per family, 1 and 8 seeds) takes about six minutes on a
 2-core CPU, nearly all of it compiling (22 programs; its 2-minute goal is not met yet); the full suite is what ``benchmarks/RESULTS.md`` reports (1, 8, 64 seeds). The
 peer comparisons (PyTorch, Stable-Baselines3, PureJaxRL, rejax) stay in ``benchmarks/``,
@@ -39,10 +49,17 @@ from jaxgen.core import config as C
 from jaxgen.core import timing
 from jaxgen.core.errors import ConfigError, DataError
 
-SUITES = ("quick", "full")
-DEFAULT_SEEDS = {"quick": (1, 8), "full": (1, 8, 64)}
-DEFAULT_REPEATS = {"quick": 3, "full": 5}
-HEADERS = ("algo", "config", "seeds", "steps", "unit", "compile_s", "run_s", "spread", "per_s", "vs_1_seed")
+SUITES = ("quick", "full", "gpu")
+DEFAULT_SEEDS = {"quick": (1, 8), "full": (1, 8, 64), "gpu": (1,)}
+DEFAULT_REPEATS = {"quick": 3, "full": 5, "gpu": 3}
+HEADERS = ("algo", "config", "seeds", "steps", "unit", "compile_s", "run_s", "spread", "per_s", "vs_1_seed", "vmap_eff")
+RESERVED = ("_preset", "_seeds", "_repeats")
+
+
+def split_entry(over: dict) -> tuple[dict, str | None, tuple | None]:
+    """``(config overrides, preset name or None, seed counts or None)`` of one bench entry."""
+    seeds = over.get("_seeds")
+    return {k: v for k, v in over.items() if k not in RESERVED}, over.get("_preset"), (tuple(seeds) if seeds else None)
 
 
 def cases(suite: str, algos: Sequence[str] | None = None) -> list[tuple]:
@@ -58,13 +75,14 @@ def cases(suite: str, algos: Sequence[str] | None = None) -> list[tuple]:
         if not entries:
             having = [n for n in registry.REGISTRY if registry.get(n).bench.get(suite)]
             raise ConfigError(f"{name} has no {suite} benchmark config; algorithms with one: {', '.join(having)}.")
-        for over in entries:
-            cfg = algo.validate(C.replace(algo.preset(), {**algo.fixed, **over}))
-            out.append((algo, dict(over), cfg))
+        for entry in entries:
+            over, preset, _ = split_entry(entry)
+            cfg = algo.validate(C.replace(algo.preset(preset), {**algo.fixed, **over}))
+            out.append((algo, dict(entry), cfg))
     return out
 
 
-def measure(trainer, seeds: int, repeats: int) -> dict:
+def measure(trainer, seeds: int, repeats: int, warmup: int = 1) -> dict:
     """Compile and run seconds of ``trainer``'s whole run with ``seeds`` runs vmapped (see the
     module docstring): ``{compile_s, run_s, spread, times}``."""
     from jaxgen.core.sweep import grid_runs, vmap_trainer
@@ -74,34 +92,45 @@ def measure(trainer, seeds: int, repeats: int) -> dict:
     train = jax.jit(make_train(vmap_trainer(trainer, keys, hp)))
     key = jnp.zeros((2,), jnp.uint32)  # unused: the vmapped init holds the runs' own keys
     compiled, compile_s = timing.timed(lambda: train.lower(key).compile())
-    stats = timing.repeat(lambda: jax.block_until_ready(compiled(key)), repeats=repeats, warmup=1)
+    stats = timing.repeat(lambda: jax.block_until_ready(compiled(key)), repeats=repeats, warmup=warmup)
     return {"compile_s": compile_s, "run_s": stats.median, "spread": stats.spread, "times": list(stats.times)}
 
 
 def describe(over: dict) -> str:
-    return " ".join(f"{k}={v}" for k, v in over.items()) or "defaults"
+    over, preset, _ = split_entry(over)
+    return " ".join(([f"preset={preset}"] if preset else []) + [f"{k}={v}" for k, v in over.items()]) or "defaults"
 
 
-def check(suite: str, seeds: Sequence[int] | None, repeats: int | None) -> tuple[tuple, int]:
-    """``(seed counts, repeats)`` with the suite's defaults; ConfigError (one sentence) if out of range."""
-    seeds = tuple(seeds or DEFAULT_SEEDS.get(suite, (1,)))
+def check(suite: str, seeds: Sequence[int] | None, repeats: int | None) -> tuple[tuple | None, int]:
+    """``(seed counts, repeats)``: seeds as given (None: each entry's own, else the suite's
+    default), repeats with the suite's default; ConfigError (one sentence) if out of range."""
+    if not seeds:
+        return None, DEFAULT_REPEATS.get(suite, 3) if repeats is None else _repeats(repeats)
+    seeds = tuple(seeds)
     if any(s < 1 for s in seeds):
         raise ConfigError(f"--seeds={','.join(map(str, seeds))} is not accepted; accepted: whole numbers >= 1.")
-    repeats = DEFAULT_REPEATS.get(suite, 3) if repeats is None else repeats
+    return seeds, DEFAULT_REPEATS.get(suite, 3) if repeats is None else _repeats(repeats)
+
+
+def _repeats(repeats: int) -> int:
     if repeats < 1:
         raise ConfigError(f"--repeats={repeats} is out of range; accepted: a whole number >= 1.")
-    return seeds, repeats
+    return repeats
 
 
 def run(suite: str = "quick", algos: Sequence[str] | None = None, seeds: Sequence[int] | None = None,
         repeats: int | None = None, log=print) -> dict:
     """Measure every case of ``suite`` at every seed count; returns the JSON document
     (machine description + ``rows``). ``log`` gets one line per measurement as it finishes."""
+    given_repeats = repeats
     seeds, repeats = check(suite, seeds, repeats)
     todo = cases(suite, algos)
     doc = machine()
-    doc.update(suite=suite, repeats=repeats, seeds=list(seeds), rows=[], skipped=[])
+    doc.update(suite=suite, repeats=repeats, seeds=list(seeds) if seeds else "per entry", rows=[], skipped=[])
     for algo, over, cfg in todo:
+        counts = seeds or split_entry(over)[2] or DEFAULT_SEEDS.get(suite, (1,))
+        own = over.get("_repeats") if given_repeats is None else None
+        reps, warmup = (own, 0 if own == 1 else 1) if own else (repeats, 1)
         try:
             trainer, per_step, unit = algo.fam.bench_trainer(algo, cfg)
         except DataError as e:  # e.g. demonstrations or a corpus that is not on this machine
@@ -109,13 +138,14 @@ def run(suite: str = "quick", algos: Sequence[str] | None = None, seeds: Sequenc
             log(f"  {algo.name} [{describe(over)}] skipped: {e}")
             continue
         base = None
-        for s in seeds:
-            m = measure(trainer, s, repeats)
+        for s in counts:
+            m = measure(trainer, s, reps, warmup)
             units = trainer.num_steps * per_step * s
             per_s = units / m["run_s"] if m["run_s"] > 0 else float("nan")
-            base = per_s if s == seeds[0] and s == 1 else base
+            base = per_s if s == counts[0] and s == 1 else base
             row = {"algo": algo.name, "config": describe(over), "seeds": s, "steps": trainer.num_steps, "unit": unit,
-                   "units": units, **m, "per_s": per_s, "vs_1_seed": per_s / base if base else None}
+                   "units": units, **m, "per_s": per_s, "vs_1_seed": per_s / base if base else None,
+                   "vmap_eff": per_s / base / s if base else None}
             doc["rows"].append(row)
             log(f"  {algo.name} [{row['config']}] seeds {s}: compile {m['compile_s']:.1f}s, run {m['run_s']:.3f}s, "
                 f"{per_s:,.0f} {unit}/s")
@@ -139,7 +169,8 @@ def machine() -> dict:
 def table(doc: dict, markdown: bool = False) -> str:
     """The rows of :func:`run` as an aligned text (or Markdown) table."""
     rows = [[r["algo"], r["config"], r["seeds"], r["steps"], r["unit"], r["compile_s"], r["run_s"],
-             f"{100 * r['spread']:.0f} %", r["per_s"], None if r["vs_1_seed"] is None else f"{r['vs_1_seed']:.2f}x"]
+             f"{100 * r['spread']:.0f} %", r["per_s"], None if r["vs_1_seed"] is None else f"{r['vs_1_seed']:.2f}x",
+             None if r.get("vmap_eff") is None else f"{r['vmap_eff']:.2f}"]
             for r in doc["rows"]]
     heads = list(HEADERS)
     heads[8] = "units/s (all seeds)"
@@ -185,12 +216,15 @@ def add_command(sub) -> None:
     b = sub.add_parser("bench", help="time every family's compiled training on this machine (steps/s, compile apart)",
                        description="Times the compiled training of every registered family (or --algos) on the current "
                                    "backend: compile time apart, median of repeats, units/s and seed scaling.")
-    b.add_argument("--suite", default="quick", choices=("quick", "full"),
-                   help="quick: one small config per family (about 6 minutes on a 2-core CPU, mostly compiling); full: benchmarks/RESULTS.md's")
+    b.add_argument("--suite", default="quick", choices=SUITES,
+                   help="quick: one small config per family (about 6 minutes on a 2-core CPU, mostly compiling); full: "
+                        "benchmarks/RESULTS.md's; gpu: the accelerator suite (PPO 1/64/2048 seeds, PPO MinAtar 1e7 steps, "
+                        "DQN 1/64 seeds, conv VAE, DCGAN; under 8 minutes on one GPU)")
     b.add_argument("--quick", dest="suite", action="store_const", const="quick", help="the same as --suite quick")
     b.add_argument("--full", dest="suite", action="store_const", const="full", help="the same as --suite full")
     b.add_argument("--algos", default=None, help="comma-separated algorithms (default: all with a config in the suite)")
-    b.add_argument("--seeds", default=None, help="comma-separated seed counts vmapped in one program (default quick 1,8; full 1,8,64)")
+    b.add_argument("--seeds", default=None, help="comma-separated seed counts vmapped in one program (default: each entry's "
+                                                 "own, else quick 1,8; full 1,8,64; gpu 1)")
     b.add_argument("--repeats", type=int, default=None, help="timed calls per measurement (default quick 3, full 5)")
     b.add_argument("--json", default=None, metavar="FILE", help="also write the table and the machine description as JSON")
     b.add_argument("--markdown", action="store_true", help="print the table as Markdown")
