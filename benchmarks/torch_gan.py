@@ -87,21 +87,22 @@ class DCD(nn.Module):
         return self.fc(self.net(x).flatten(1)).squeeze(1)
 
 
-def make(arch: str, batch: int, images_uint8, seed: int = 0):
-    """A ``step()`` closure doing one D + one G update on CPU."""
+def make(arch: str, batch: int, images_uint8, seed: int = 0, device: str = "cpu"):
+    """A ``step()`` closure doing one D + one G update on ``device`` (CPU by default)."""
     torch.manual_seed(seed)
     g, d = (MLPG(), MLPD()) if arch == "mlp" else (DCG(), DCD())
     g.apply(_init)
     d.apply(_init)
+    g, d = g.to(device), d.to(device)
     og = torch.optim.Adam(g.parameters(), 2e-4, betas=(0.5, 0.999))
     od = torch.optim.Adam(d.parameters(), 2e-4, betas=(0.5, 0.999))
-    data = torch.as_tensor(images_uint8).permute(0, 3, 1, 2).contiguous()  # [N, 1, 28, 28] uint8
+    data = torch.as_tensor(images_uint8).permute(0, 3, 1, 2).contiguous().to(device)  # [N, 1, 28, 28] uint8
     n = data.shape[0]
 
     def step():
-        idx = torch.randint(0, n, (batch,))
+        idx = torch.randint(0, n, (batch,), device=device)
         real = data[idx].float() / 127.5 - 1.0
-        z = torch.randn(batch, 100)
+        z = torch.randn(batch, 100, device=device)
         fake = g(z)
         od.zero_grad(set_to_none=True)
         s_real, s_fake = d(real), d(fake.detach())

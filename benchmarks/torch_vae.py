@@ -147,32 +147,33 @@ class Trainer:
     """Adam on the -ELBO with epoch-shuffled minibatches; :meth:`run` continues the schedule."""
 
     def __init__(self, arch: str, images: np.ndarray, *, seed: int = 0, latent: int = 16,
-                 batch_size: int = 128, lr: float = 1e-3, betas=(0.9, 0.999)):
-        self.model = make_model(arch, latent, seed)
-        self.data = to_nchw(images)
+                 batch_size: int = 128, lr: float = 1e-3, betas=(0.9, 0.999), device: str = "cpu"):
+        self.device = torch.device(device)
+        self.model = make_model(arch, latent, seed).to(self.device)
+        self.data = to_nchw(images).to(self.device)
         self.n, self.batch_size, self.latent = self.data.shape[0], batch_size, latent
         if not 1 <= batch_size <= self.n:
             raise ValueError(f"batch_size={batch_size} is out of range; accepted: 1 to the training-set size ({self.n}).")
         self.steps_per_epoch = self.n // batch_size
         self.opt = torch.optim.Adam(self.model.parameters(), lr=lr, betas=betas, eps=1e-8)
-        self.gen = torch.Generator().manual_seed(seed + 1)  # data order and eps
+        self.gen = torch.Generator(device=self.device).manual_seed(seed + 1)  # data order and eps
         self.step = 0
         self._perm = None
 
     def _batch(self) -> torch.Tensor:
         i = self.step % self.steps_per_epoch
         if i == 0 or self._perm is None:
-            self._perm = torch.randperm(self.n, generator=self.gen)
+            self._perm = torch.randperm(self.n, generator=self.gen, device=self.device)
         idx = self._perm[i * self.batch_size:(i + 1) * self.batch_size]
         return binarize(self.data[idx])
 
     def run(self, steps: int) -> float:
         """``steps`` Adam steps; returns the mean loss over them (one host sync, at the end)."""
         self.model.train()
-        total = torch.zeros(())
+        total = torch.zeros((), device=self.device)
         for _ in range(steps):
             x = self._batch()
-            eps = torch.randn(x.shape[0], self.latent, generator=self.gen)
+            eps = torch.randn(x.shape[0], self.latent, generator=self.gen, device=self.device)
             rec, kl = neg_elbo_terms(self.model, x, eps)
             loss = (rec + kl).mean()
             self.opt.zero_grad(set_to_none=True)

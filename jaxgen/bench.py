@@ -16,8 +16,21 @@ training samples for the generative models). Each (config, seed count) is measur
 * ``per_s`` = units of all seeds / run_s; ``vs_1_seed`` = per_s / the 1-seed row's per_s
   (how much throughput vmapping buys; ``n`` seeds at perfect scaling give ``n``).
 
-The quick suite (one small config per family, 1 and 8 seeds) takes about six minutes on a
-2-core CPU, nearly all of it compiling (22 programs; its 2-minute goal is not met yet); the full suite is what ``benchmarks/RESULTS.md`` reports (1, 8, 64 seeds). The
+An entry's override dict may carry reserved keys: ``"_preset"`` (the registry preset it
+starts from instead of the entry's default), ``"_seeds"`` (its own seed counts, used when
+``--seeds`` is not given) and ``"_repeats"`` (its own timed calls when ``--repeats`` is not
+given; ``1`` also drops the untimed call: for runs of a minute or more, whose compile is
+already timed apart) and ``"_first_steps"`` (time only the run's first N iterations, phases in
+order: the step cost of a long run without running all of it). The ``gpu`` suite uses both: PPO CartPole with 1, 64 and 2048 seeds,
+PPO Breakout-MinAtar at 1e7 env steps, DQN CartPole with 1 and 64 seeds (``vmap_eff`` =
+vs_1_seed / seeds, goal >= 0.8), the conv VAE and the DCGAN in samples/s; it is meant to run in
+under 8 minutes on one accelerator (``benchmarks/gpu_suite.sh`` adds PyTorch CUDA's conv VAE /
+DCGAN steps/s where torch with CUDA is installed).
+
+Programs are traced first, then compiled all at once, ``--jobs`` at a time (default: the core
+count; XLA compiles outside the GIL), then each is timed alone, one after another. The quick
+suite is one small config per family at 1 and 8 seeds; the full suite is what
+``benchmarks/RESULTS.md`` reports (1, 8, 64 seeds). The
 peer comparisons (PyTorch, Stable-Baselines3, PureJaxRL, rejax) stay in ``benchmarks/``,
 timed with the same :mod:`jaxgen.core.timing`.
 """
@@ -39,12 +52,17 @@ from jaxgen.core import config as C
 from jaxgen.core import timing
 from jaxgen.core.errors import ConfigError, DataError
 
-SUITES = ("quick", "full")
-DEFAULT_SEEDS = {"quick": (1, 8), "full": (1, 8, 64)}
-DEFAULT_REPEATS = {"quick": 3, "full": 5}
-#: keys of a bench entry that are options of the measurement, not config fields
-BENCH_OPTIONS = ("first_steps",)
-HEADERS = ("algo", "config", "seeds", "steps", "unit", "compile_s", "run_s", "spread", "per_s", "vs_1_seed")
+SUITES = ("quick", "full", "gpu")
+DEFAULT_SEEDS = {"quick": (1, 8), "full": (1, 8, 64), "gpu": (1,)}
+DEFAULT_REPEATS = {"quick": 3, "full": 5, "gpu": 3}
+HEADERS = ("algo", "config", "seeds", "steps", "unit", "compile_s", "run_s", "spread", "per_s", "vs_1_seed", "vmap_eff")
+RESERVED = ("_preset", "_seeds", "_repeats", "_first_steps")
+
+
+def split_entry(over: dict) -> tuple[dict, str | None, tuple | None]:
+    """``(config overrides, preset name or None, seed counts or None)`` of one bench entry."""
+    seeds = over.get("_seeds")
+    return {k: v for k, v in over.items() if k not in RESERVED}, over.get("_preset"), (tuple(seeds) if seeds else None)
 
 
 def cases(suite: str, algos: Sequence[str] | None = None) -> list[tuple]:
@@ -60,10 +78,10 @@ def cases(suite: str, algos: Sequence[str] | None = None) -> list[tuple]:
         if not entries:
             having = [n for n in registry.REGISTRY if registry.get(n).bench.get(suite)]
             raise ConfigError(f"{name} has no {suite} benchmark config; algorithms with one: {', '.join(having)}.")
-        for over in entries:
-            fields = {k: v for k, v in over.items() if k not in BENCH_OPTIONS}
-            cfg = algo.validate(C.replace(algo.preset(), {**algo.fixed, **fields}))
-            out.append((algo, dict(over), cfg))
+        for entry in entries:
+            over, preset, _ = split_entry(entry)
+            cfg = algo.validate(C.replace(algo.preset(preset), {**algo.fixed, **over}))
+            out.append((algo, dict(entry), cfg))
     return out
 
 
@@ -93,24 +111,23 @@ def compile_all(lowered: Sequence, jobs: int = 1) -> list[tuple]:
         return list(pool.map(lambda lo: timing.timed(lo.compile), lowered))
 
 
-def time_run(compiled, key, repeats: int) -> dict:
-    """``{run_s, spread, times}``: the median of ``repeats`` calls after one untimed call."""
-    stats = timing.repeat(lambda: jax.block_until_ready(compiled(key)), repeats=repeats, warmup=1)
+def time_run(compiled, key, repeats: int, warmup: int = 1) -> dict:
+    """``{run_s, spread, times}``: the median of ``repeats`` calls after ``warmup`` untimed ones."""
+    stats = timing.repeat(lambda: jax.block_until_ready(compiled(key)), repeats=repeats, warmup=warmup)
     return {"run_s": stats.median, "spread": stats.spread, "times": list(stats.times)}
 
 
-def measure(trainer, seeds: int, repeats: int) -> dict:
+def measure(trainer, seeds: int, repeats: int, warmup: int = 1) -> dict:
     """Compile and run seconds of ``trainer``'s whole run with ``seeds`` runs vmapped (see the
     module docstring): ``{compile_s, run_s, spread, times}``."""
     lowered, lower_s, key = prepare(trainer, seeds)
     (compiled, compile_s), = compile_all([lowered])
-    return {"compile_s": lower_s + compile_s, **time_run(compiled, key, repeats)}
+    return {"compile_s": lower_s + compile_s, **time_run(compiled, key, repeats, warmup)}
 
 
 def first_steps(trainer, steps: int | None):
-    """``trainer`` cut to its first ``steps`` iterations (a bench entry's ``"first_steps"``: the
-    step cost of a run without running all of it); a phased run keeps its phases in order,
-    the ones past the cut with 0 iterations."""
+    """``trainer`` cut to its first ``steps`` iterations (an entry's ``"_first_steps"``); a
+    phased run keeps its phases in order, the ones past the cut with 0 iterations."""
     if not steps:
         return trainer
     if not trainer.is_phased:
@@ -124,18 +141,27 @@ def first_steps(trainer, steps: int | None):
 
 
 def describe(over: dict) -> str:
-    return " ".join(f"{k}={v}" for k, v in over.items()) or "defaults"
+    first = over.get("_first_steps")
+    over, preset, _ = split_entry(over)
+    return " ".join(([f"preset={preset}"] if preset else []) + [f"{k}={v}" for k, v in over.items()]
+                    + ([f"(first {first} steps)"] if first else [])) or "defaults"
 
 
-def check(suite: str, seeds: Sequence[int] | None, repeats: int | None) -> tuple[tuple, int]:
-    """``(seed counts, repeats)`` with the suite's defaults; ConfigError (one sentence) if out of range."""
-    seeds = tuple(seeds or DEFAULT_SEEDS.get(suite, (1,)))
+def check(suite: str, seeds: Sequence[int] | None, repeats: int | None) -> tuple[tuple | None, int]:
+    """``(seed counts, repeats)``: seeds as given (None: each entry's own, else the suite's
+    default), repeats with the suite's default; ConfigError (one sentence) if out of range."""
+    if not seeds:
+        return None, DEFAULT_REPEATS.get(suite, 3) if repeats is None else _repeats(repeats)
+    seeds = tuple(seeds)
     if any(s < 1 for s in seeds):
         raise ConfigError(f"--seeds={','.join(map(str, seeds))} is not accepted; accepted: whole numbers >= 1.")
-    repeats = DEFAULT_REPEATS.get(suite, 3) if repeats is None else repeats
+    return seeds, DEFAULT_REPEATS.get(suite, 3) if repeats is None else _repeats(repeats)
+
+
+def _repeats(repeats: int) -> int:
     if repeats < 1:
         raise ConfigError(f"--repeats={repeats} is out of range; accepted: a whole number >= 1.")
-    return seeds, repeats
+    return repeats
 
 
 def run(suite: str = "quick", algos: Sequence[str] | None = None, seeds: Sequence[int] | None = None,
@@ -146,36 +172,43 @@ def run(suite: str = "quick", algos: Sequence[str] | None = None, seeds: Sequenc
     Three passes: every program is traced, then all are compiled, ``jobs`` at a time (default:
     the core count), then each is timed alone, one after another (nothing else runs while a
     program is timed)."""
+    given_repeats = repeats
     seeds, repeats = check(suite, seeds, repeats)
     jobs = timing.core_count() if jobs is None else jobs
     if jobs < 1:
         raise ConfigError(f"--jobs={jobs} is out of range; accepted: a whole number >= 1.")
     todo = cases(suite, algos)
     doc = machine()
-    doc.update(suite=suite, repeats=repeats, seeds=list(seeds), compile_jobs=jobs, rows=[], skipped=[])
-    programs = []  # (algo, over, trainer, per_step, unit, seeds, lowered, lower_s, key)
+    doc.update(suite=suite, repeats=repeats, seeds=list(seeds) if seeds else "per entry", compile_jobs=jobs,
+               rows=[], skipped=[])
+    programs = []  # (algo, over, trainer, per_step, unit, seeds, reps, warmup, lowered, lower_s, key)
     for algo, over, cfg in todo:
+        counts = seeds or split_entry(over)[2] or DEFAULT_SEEDS.get(suite, (1,))
+        own = over.get("_repeats") if given_repeats is None else None
+        reps, warmup = (own, 0 if own == 1 else 1) if own else (repeats, 1)
         try:
             trainer, per_step, unit = algo.fam.bench_trainer(algo, cfg)
         except DataError as e:  # e.g. demonstrations or a corpus that is not on this machine
             doc["skipped"].append({"algo": algo.name, "config": describe(over), "reason": str(e)})
             log(f"  {algo.name} [{describe(over)}] skipped: {e}")
             continue
-        trainer = first_steps(trainer, over.get("first_steps"))
-        for s in seeds:
-            programs.append((algo, over, trainer, per_step, unit, s, *prepare(trainer, s)))
+        trainer = first_steps(trainer, over.get("_first_steps"))
+        for s in counts:
+            programs.append((algo, over, trainer, per_step, unit, s, reps, warmup, *prepare(trainer, s)))
     log(f"  compiling {len(programs)} programs, {jobs} at a time")
-    compiled = compile_all([p[6] for p in programs], jobs)
+    compiled = compile_all([p[8] for p in programs], jobs)
     base = {}
-    for (algo, over, trainer, per_step, unit, s, _, lower_s, key), (exe, compile_s) in zip(programs, compiled):
-        m = {"compile_s": lower_s + compile_s, **time_run(exe, key, repeats)}
+    for (algo, over, trainer, per_step, unit, s, reps, warmup, _, lower_s, key), (exe, compile_s) in zip(programs, compiled):
+        m = {"compile_s": lower_s + compile_s, **time_run(exe, key, reps, warmup)}
         units = trainer.num_steps * per_step * s
         per_s = units / m["run_s"] if m["run_s"] > 0 else float("nan")
         case = (algo.name, describe(over))
         if s == 1:
             base[case] = per_s
+        b = base.get(case)
         row = {"algo": algo.name, "config": case[1], "seeds": s, "steps": trainer.num_steps, "unit": unit,
-               "units": units, **m, "per_s": per_s, "vs_1_seed": per_s / base[case] if base.get(case) else None}
+               "units": units, **m, "per_s": per_s, "vs_1_seed": per_s / b if b else None,
+               "vmap_eff": per_s / b / s if b else None}
         doc["rows"].append(row)
         log(f"  {algo.name} [{row['config']}] seeds {s}: compile {m['compile_s']:.1f}s, run {m['run_s']:.3f}s, "
             f"{per_s:,.0f} {unit}/s")
@@ -199,7 +232,8 @@ def machine() -> dict:
 def table(doc: dict, markdown: bool = False) -> str:
     """The rows of :func:`run` as an aligned text (or Markdown) table."""
     rows = [[r["algo"], r["config"], r["seeds"], r["steps"], r["unit"], r["compile_s"], r["run_s"],
-             f"{100 * r['spread']:.0f} %", r["per_s"], None if r["vs_1_seed"] is None else f"{r['vs_1_seed']:.2f}x"]
+             f"{100 * r['spread']:.0f} %", r["per_s"], None if r["vs_1_seed"] is None else f"{r['vs_1_seed']:.2f}x",
+             None if r.get("vmap_eff") is None else f"{r['vmap_eff']:.2f}"]
             for r in doc["rows"]]
     heads = list(HEADERS)
     heads[8] = "units/s (all seeds)"
@@ -248,12 +282,15 @@ def add_command(sub) -> None:
     b = sub.add_parser("bench", help="time every family's compiled training on this machine (steps/s, compile apart)",
                        description="Times the compiled training of every registered family (or --algos) on the current "
                                    "backend: compile time apart, median of repeats, units/s and seed scaling.")
-    b.add_argument("--suite", default="quick", choices=("quick", "full"),
-                   help="quick: one small config per family (about 6 minutes on a 2-core CPU, mostly compiling); full: benchmarks/RESULTS.md's")
+    b.add_argument("--suite", default="quick", choices=SUITES,
+                   help="quick: one small config per family, 1 and 8 seeds; full: "
+                        "benchmarks/RESULTS.md's; gpu: the accelerator suite (PPO 1/64/2048 seeds, PPO MinAtar 1e7 steps, "
+                        "DQN 1/64 seeds, conv VAE, DCGAN; under 8 minutes on one GPU)")
     b.add_argument("--quick", dest="suite", action="store_const", const="quick", help="the same as --suite quick")
     b.add_argument("--full", dest="suite", action="store_const", const="full", help="the same as --suite full")
     b.add_argument("--algos", default=None, help="comma-separated algorithms (default: all with a config in the suite)")
-    b.add_argument("--seeds", default=None, help="comma-separated seed counts vmapped in one program (default quick 1,8; full 1,8,64)")
+    b.add_argument("--seeds", default=None, help="comma-separated seed counts vmapped in one program (default: each entry's "
+                                                 "own, else quick 1,8; full 1,8,64; gpu 1)")
     b.add_argument("--repeats", type=int, default=None, help="timed calls per measurement (default quick 3, full 5)")
     b.add_argument("--jobs", type=int, default=None,
                    help="programs compiled at once (default: the core count); each is still timed alone")
@@ -262,4 +299,4 @@ def add_command(sub) -> None:
     b.set_defaults(func=cmd_bench)
 
 
-__all__ = ["SUITES", "BENCH_OPTIONS", "cases", "prepare", "compile_all", "time_run", "first_steps", "measure", "run", "machine", "table", "title", "write_json"]
+__all__ = ["SUITES", "RESERVED", "cases", "prepare", "compile_all", "time_run", "first_steps", "measure", "run", "machine", "table", "title", "write_json"]

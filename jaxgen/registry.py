@@ -155,15 +155,17 @@ for _name, _what in (("vae", "variational autoencoder"), ("ae", "autoencoder (un
                      ("dae", "denoising autoencoder")):
     register(Algorithm(_name, _AE, f"{_AE}:AEConfig", "jaxgen.generative.ae_fit:FAMILY", f"{_what} on MNIST",
                        fixed={"model": _name}, example=f"jaxgen train {_name} --arch conv --latent 16 --epochs 20",
-                       bench={"quick": [{"arch": "mlp", "latent": 16, "epochs": 1, "first_steps": 10}] if _name == "vae" else [],
+                       bench={"quick": [{"arch": "mlp", "latent": 16, "epochs": 1, "_first_steps": 10}] if _name == "vae" else [],
                               "full": [{"arch": "mlp", "latent": 16, "epochs": 5}]
-                              + ([{"arch": "conv", "latent": 16, "epochs": 1}] if _name == "vae" else [])}))
+                              + ([{"arch": "conv", "latent": 16, "epochs": 1}] if _name == "vae" else []),
+                              "gpu": [{"arch": "conv", "latent": 16, "epochs": 2}] if _name == "vae" else []}))
 
 register(Algorithm("gan", "jaxgen.generative.gan", "jaxgen.generative.gan:GANConfig", "jaxgen.generative.gan_fit:FAMILY",
                    "GANs on MNIST or 64x64 RGB images (MLP/DCGAN, BCE/WGAN/WGAN-GP/hinge, SN, conditional, InfoGAN)",
                    example="jaxgen train gan --arch dcgan --loss wgan-gp --sn --epochs 20",
-                   bench={"quick": [{"arch": "mlp", "epochs": 1, "first_steps": 10}],
-                          "full": [{"arch": "mlp", "epochs": 5}, {"arch": "dcgan", "epochs": 1}]}))
+                   bench={"quick": [{"arch": "mlp", "epochs": 1, "_first_steps": 10}],
+                          "full": [{"arch": "mlp", "epochs": 5}, {"arch": "dcgan", "epochs": 1}],
+                          "gpu": [{"arch": "dcgan", "epochs": 1}, {"arch": "dcgan", "batch_size": 128, "epochs": 1}]}))
 
 register(Algorithm("tabular", "jaxgen.rl.tabular", "jaxgen.rl.tabular:QLearningConfig", "jaxgen.rl.tabular_fit:FAMILY",
                    "tabular Q-learning, value or policy iteration (line world, FrozenLake)",
@@ -173,12 +175,15 @@ register(Algorithm("tabular", "jaxgen.rl.tabular", "jaxgen.rl.tabular:QLearningC
 register(Algorithm("dqn", "jaxgen.rl.dqn", "jaxgen.rl.dqn:DQNConfig", "jaxgen.rl.fit:DQN_FAMILY",
                    "DQN on a discrete gymnax environment", presets="jaxgen.rl.dqn_fit:PRESETS",
                    default_preset="cartpole", example="jaxgen train dqn --env CartPole-v1 --threshold 475",
-                   bench={"quick": [{"total_steps": 10_000, "learning_starts": 2_000}], "full": [{}]}))
+                   bench={"quick": [{"total_steps": 10_000, "learning_starts": 2_000}], "full": [{}],
+                          "gpu": [{"total_steps": 100_000, "_seeds": (1, 64)}]}))
 
 register(Algorithm("ppo", "jaxgen.rl.ppo", "jaxgen.rl.ppo:PPOConfig", "jaxgen.rl.fit:PG_FAMILY",
                    "PPO (clipped) on a discrete or continuous gymnax environment", presets="jaxgen.rl.ppo:PRESETS",
                    default_preset="cartpole", example="jaxgen train ppo --env CartPole-v1 --threshold 475",
-                   bench={"quick": [{"total_steps": 50_000}], "full": [{}]}))
+                   bench={"quick": [{"total_steps": 50_000}], "full": [{}],
+                          "gpu": [{"_seeds": (1, 64)}, {"_seeds": (2048,), "_repeats": 1},
+                                  {"_preset": "minatar", "_repeats": 1}]}))
 
 register(Algorithm("reinforce", "jaxgen.rl.reinforce", "jaxgen.rl.reinforce:ReinforceConfig",
                    "jaxgen.rl.fit:REINFORCE_FAMILY", "REINFORCE with Monte Carlo returns",
@@ -220,7 +225,7 @@ register(Algorithm("seqgan", "jaxgen.generative.seqgan", "jaxgen.generative.seqg
                    "SeqGAN: LSTM generator by policy gradient with Monte Carlo rollouts against a text CNN "
                    "(synthetic oracle or COCO captions; --mle-only: the MLE baseline)",
                    example="jaxgen train seqgan --task oracle --rounds 50",
-                   bench={"quick": [{"mle_only": True, "pretrain_g_epochs": 1, "rounds": 1, "first_steps": 40}],
+                   bench={"quick": [{"mle_only": True, "pretrain_g_epochs": 1, "rounds": 1, "_first_steps": 40}],
                           "full": [{"pretrain_g_epochs": 2, "pretrain_d_updates": 100, "rounds": 2, "adv_d_updates": 20,
                                     "n_rollouts": 4}]}))
 

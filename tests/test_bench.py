@@ -13,7 +13,7 @@ TINY_PPO = {"num_envs": 2, "rollout_len": 8, "total_steps": 64, "update_epochs":
 @pytest.fixture
 def tiny_ppo_bench():
     algo = registry.get("ppo")
-    registry.register(dataclasses.replace(algo, bench={"quick": [{**TINY_PPO, "first_steps": 2}]}), replace=True)
+    registry.register(dataclasses.replace(algo, bench={"quick": [{**TINY_PPO, "_first_steps": 2}]}), replace=True)
     yield
     registry.register(algo, replace=True)
 
@@ -31,7 +31,7 @@ def test_bench_quick_writes_the_table_and_json(tiny_ppo_bench, tmp_path, capsys)
     assert [r["seeds"] for r in rows] == [1, 2] and {r["algo"] for r in rows} == {"ppo"}
     for r in rows:
         assert r["unit"] == "env_steps" and r["steps"] == 2  # the first 2 of 4 (64 env steps / (2 envs x 8 steps))
-        assert r["units"] == 32 * r["seeds"] and "first_steps=2" in r["config"]
+        assert r["units"] == 32 * r["seeds"] and "first 2 steps" in r["config"]
         assert len(r["times"]) == 1 and r["run_s"] > 0 and r["compile_s"] > 0
         assert r["per_s"] == pytest.approx(r["units"] / r["run_s"])
     assert rows[0]["vs_1_seed"] == pytest.approx(1.0)
@@ -72,3 +72,39 @@ def test_first_steps_cuts_a_run_and_its_phases_in_order():
     two = Trainer.phased(lambda k, h: 0, [Phase("a", step, 2), Phase("b", step, 4), Phase("c", step, 3)])
     cut = bench.first_steps(two, 4)
     assert [(p.name, p.num_steps) for p in cut.phases] == [("a", 2), ("b", 2), ("c", 0)] and cut.num_steps == 4
+
+
+@pytest.fixture
+def tiny_ppo_gpu_bench():
+    algo = registry.get("ppo")
+    registry.register(dataclasses.replace(algo, bench={"gpu": [{**TINY_PPO, "_seeds": (1, 2), "_repeats": 1}]}), replace=True)
+    yield
+    registry.register(algo, replace=True)
+
+
+def test_bench_gpu_suite_uses_each_entrys_seeds_and_repeats(tiny_ppo_gpu_bench, tmp_path):
+    """An entry's own ``_seeds`` / ``_repeats`` apply when --seeds / --repeats are not given
+    (``_repeats`` 1: one timed call, no untimed one); ``vmap_eff`` = vs_1_seed / seeds."""
+    path = tmp_path / "gpu.json"
+    assert cli.main(["bench", "--suite", "gpu", "--algos", "ppo", "--json", str(path)]) == 0
+    rows = json.loads(path.read_text())["rows"]
+    assert [r["seeds"] for r in rows] == [1, 2] and all(len(r["times"]) == 1 for r in rows)
+    assert rows[0]["vmap_eff"] == pytest.approx(1.0)
+    assert rows[1]["vmap_eff"] == pytest.approx(rows[1]["per_s"] / rows[0]["per_s"] / 2)
+    assert "_seeds" not in rows[0]["config"] and "num_envs=2" in rows[0]["config"]
+
+
+def test_gpu_suite_covers_the_issue_cases():
+    """The real gpu suite validates: PPO CartPole 1/64/2048 seeds, PPO Breakout-MinAtar 1e7
+    steps (its preset), DQN 1/64 seeds, the conv VAE and the DCGAN at batch 64 and 128."""
+    got = {}
+    for algo, over, cfg in bench.cases("gpu"):
+        got.setdefault(algo.name, []).append((bench.split_entry(over)[2], cfg))
+    ppo_seeds = [s for s, c in got["ppo"] if c.env == "CartPole-v1"]
+    assert sorted(x for s in ppo_seeds for x in s) == [1, 64, 2048]
+    minatar = [c for s, c in got["ppo"] if c.env == "Breakout-MinAtar"]
+    assert len(minatar) == 1 and minatar[0].total_steps == 10_000_000
+    assert [s for s, _ in got["dqn"]] == [(1, 64)]
+    assert [c.arch for _, c in got["vae"]] == ["conv"]
+    assert sorted(c.batch_size for _, c in got["gan"]) == [64, 128] and {c.arch for _, c in got["gan"]} == {"dcgan"}
+    assert "preset=minatar" in bench.describe({"_preset": "minatar", "_repeats": 1})

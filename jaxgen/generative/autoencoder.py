@@ -45,7 +45,7 @@ from jaxgen.nets.mlp import MLP
 IMAGE_SHAPE = (28, 28, 1)
 MODELS = ("ae", "dae", "vae")
 ARCHS = ("mlp", "conv")
-DECONVS = ("subpixel", "transpose")
+DECONVS = ("auto", "matmul", "subpixel", "xla", "transpose")
 DATA_SEED = 0x5EED
 BATCH_WORDS = "a whole number from 1 to the training-set size"
 
@@ -58,7 +58,8 @@ class AEConfig:
     arch: str = C.static("mlp", "mlp (784-hidden-code) or conv (two stride-2 4x4 convs each way)", ARCHS)
     latent: int = C.static(16, "code / latent size (e.g. 2, 16, 64; >784 gives an over-complete AE)", accepts=C.whole(1))
     hidden: int = C.static(512, "hidden units of the MLP encoder and decoder", accepts=C.whole(1))
-    deconv: str = C.static("subpixel", "conv decoder up-convolution: subpixel (fast) or transpose (flax ConvTranspose)", DECONVS)
+    deconv: str = C.static("auto", "conv decoder up-convolution: auto (matmul on CPU, xla on GPU/TPU), matmul (GEMM + col2im), "
+                           "subpixel, xla (lax.conv_transpose), all with the same params; or transpose (flax ConvTranspose)", DECONVS)
     noise: str = C.static("mask", "dae input corruption: mask (drop pixels) or gaussian (additive)", NOISE)
     binarize: str = C.static("threshold", "pixel binarisation: threshold (x>0.5), stochastic (x~Bernoulli) or none", BINARIZE)
     batch_size: int = C.static(128, "minibatch size", accepts=C.whole(1, words=BATCH_WORDS))
@@ -102,7 +103,7 @@ class AutoEncoder(nn.Module):
     latent: int
     hidden: int
     variational: bool
-    deconv: str = "subpixel"
+    deconv: str = "auto"
 
     def setup(self):
         out = 2 * self.latent if self.variational else self.latent

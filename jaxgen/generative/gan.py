@@ -105,6 +105,7 @@ from jaxgen.data.transforms import to_unit
 from jaxgen.generative import augment as A
 from jaxgen.losses import adversarial as L
 from jaxgen.nets import gan as nets
+from jaxgen.nets.conv import UPCONV_METHODS
 
 ARCHS = ("dcgan", "mlp")
 OPTIMIZERS = ("auto", "adam", "rmsprop")
@@ -150,6 +151,8 @@ class GANConfig:
     channels: int = C.static(1, "image channels: 1 (grey) or 3 (RGB)", (1, 3))
     z_dim: int = C.static(100, "noise size", accepts=C.whole(1))
     width: int = C.static(64, "DCGAN base channels w (G: 4x4x4w at 28, 4x4x8w at 64; D mirrors)", accepts=C.whole(1))
+    deconv: str = C.static("auto", "DCGAN generator up-convolutions: auto (matmul on CPU, xla on GPU/TPU), matmul (GEMM + col2im), "
+                           "subpixel or xla (lax.conv_transpose); the same function and params", UPCONV_METHODS)
     mlp_hidden: tuple = C.static((256, 512, 1024), "MLP generator hidden sizes (the discriminator uses them reversed)",
                                  accepts=C.sizes(1, whole=True))
     d_norm: str = C.static("auto", "DCGAN discriminator norm: auto (by loss, see docs), batch, layer or none", D_NORMS)
@@ -277,7 +280,8 @@ def build(config: GANConfig):
         g = nets.MLPGenerator(cfg.image_shape, tuple(cfg.mlp_hidden), cfg.g_classes, onehot=cfg.info_codes > 0)
         d = nets.MLPDiscriminator(tuple(reversed(cfg.mlp_hidden)), nc, cfg.cond_d, cfg.sn, cfg.n_power, cfg.info_codes)
     else:
-        g = nets.DCGANGenerator(cfg.image_size, cfg.channels, cfg.width, cfg.g_classes, onehot=cfg.info_codes > 0)
+        g = nets.DCGANGenerator(cfg.image_size, cfg.channels, cfg.width, cfg.g_classes, onehot=cfg.info_codes > 0,
+                                deconv=cfg.deconv)
         d = nets.DCGANDiscriminator(cfg.image_size, cfg.width, nc, cfg.cond_d, cfg.d_norm, cfg.sn, cfg.n_power,
                                     cfg.info_codes)
     return g, d, _optimizer(cfg)

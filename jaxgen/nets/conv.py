@@ -1,5 +1,17 @@
 """Convolutional building blocks, including the fast stride-2 transposed convolution.
 
+Stride-2 up-convolutions come in three computations of one function (same parameters,
+``kernel [k, k, C_in, C_out]`` in flax's ``ConvTranspose`` layout), chosen by ``method``:
+
+* ``"matmul"`` (:func:`col2im_conv_transpose`): one GEMM ``[B*H*W, C_in] @ [C_in, k*k*C_out]``
+  to per-tap columns, then their overlap-add into the four output phases and depth-to-space
+  (PyTorch's col2im formulation). Its gradients are two GEMMs of the same size plus slicing,
+  so XLA:CPU never meets the slow transposed-convolution weight gradient. Fastest on CPU:
+  ``benchmarks/notes/profile.md``.
+* ``"subpixel"``: the per-phase products below (the previous CPU default).
+* ``"xla"``: ``lax.conv_transpose`` (cuDNN on GPU).
+* ``"auto"`` (default): ``"matmul"`` on the CPU backend, ``"xla"`` elsewhere.
+
 ``SubPixelConvTranspose`` computes exactly the function of
 ``flax.linen.ConvTranspose(features, (4, 4), (2, 2), padding="SAME")`` with the same
 parameters (``kernel [4, 4, C_in, C_out]``, ``bias [C_out]``), but as one stride-1 2x2
@@ -81,25 +93,89 @@ def depth_to_space2(phases: list[jax.Array], bias: jax.Array | None = None) -> j
     return out if bias is None else out + bias
 
 
+#: Computations of a stride-2 up-convolution (module docstring); "auto" picks by backend.
+UPCONV_METHODS = ("auto", "matmul", "subpixel", "xla")
+
+
+def resolve_method(method: str) -> str:
+    """``"auto"`` -> ``"matmul"`` on the CPU backend, ``"xla"`` on GPU/TPU; others unchanged."""
+    if method not in UPCONV_METHODS:
+        raise ValueError(f"up-convolution method {method!r} is not accepted; choose one of: {', '.join(UPCONV_METHODS)}.")
+    if method == "auto":
+        return "matmul" if jax.default_backend() == "cpu" else "xla"
+    return method
+
+
+def col2im_conv_transpose(x: jax.Array, kernel: jax.Array, offset: int, bias: jax.Array | None = None) -> jax.Array:
+    """Stride-2 transposed convolution as one GEMM + overlap-add (col2im) + depth-to-space.
+
+    Args:
+      x: [B, H, W, C_in].
+      kernel: [k, k, C_in, C_out] (flax ``ConvTranspose`` layout, not flipped).
+      offset: tap ``t`` of input ``m`` lands on output ``2 m + offset - t`` (per axis): 2 for a
+        4x4 "SAME" kernel, 1 for a 3x3 kernel with padding 1 (whose output is then cropped).
+      bias: [C_out] or None.
+    Returns:
+      [B, 2H, 2W, C_out]: output ``o = 2 j + r`` is phase ``r``'s row ``j``.
+
+    Columns ``cols[b, m, n, ty, tx] = x[b, m, n] @ kernel[ty, tx]`` ([B, H, W, k, k, C_out], one
+    GEMM); phase ``(ry, rx)`` at ``(j, l)`` sums ``cols[b, j - qy, l - qx, ty, tx]`` over the taps
+    with ``offset - t = 2 q + r`` (shifts ``q`` in {-1, 0, 1}).
+    """
+    b, h, w, c = x.shape
+    kh, kw, _, f = kernel.shape
+    cols = (x.reshape(-1, c) @ kernel.transpose(2, 0, 1, 3).reshape(c, kh * kw * f)).reshape(b, h, w, kh, kw, f)
+    cp = jnp.pad(cols, ((0, 0), (1, 1), (1, 1), (0, 0), (0, 0), (0, 0)))
+    acc: dict = {}
+    for ty in range(kh):
+        ry, qy = (offset - ty) % 2, (offset - ty) // 2
+        for tx in range(kw):
+            rx, qx = (offset - tx) % 2, (offset - tx) // 2
+            term = cp[:, 1 - qy:1 - qy + h, 1 - qx:1 - qx + w, ty, tx]
+            acc[(ry, rx)] = term if (ry, rx) not in acc else acc[(ry, rx)] + term
+    return depth_to_space2([acc[p] for p in PHASES], bias)
+
+
+def conv_transpose4(x: jax.Array, kernel: jax.Array, bias: jax.Array | None = None, method: str = "auto") -> jax.Array:
+    """``nn.ConvTranspose(F, (4, 4), (2, 2), "SAME")`` with ``kernel [4, 4, C_in, F]``:
+    ``[B, H, W, C_in] -> [B, 2H, 2W, F]``, computed by ``method`` (:data:`UPCONV_METHODS`)."""
+    method = resolve_method(method)
+    if method == "matmul":
+        return col2im_conv_transpose(x, kernel, 2, bias)
+    if method == "subpixel":
+        return subpixel_conv_transpose(x, kernel, bias)
+    y = jax.lax.conv_transpose(x, kernel, (2, 2), "SAME", dimension_numbers=("NHWC", "HWIO", "NHWC"))
+    return y if bias is None else y + bias
+
+
 class SubPixelConvTranspose(nn.Module):
-    """Drop-in for ``nn.ConvTranspose(features, (4, 4), (2, 2), "SAME")`` (same params)."""
+    """Drop-in for ``nn.ConvTranspose(features, (4, 4), (2, 2), "SAME")`` (same params), computed
+    by ``method`` (:data:`UPCONV_METHODS`; the module keeps its name whichever is used, so
+    checkpoints move between methods and backends)."""
 
     features: int
     use_bias: bool = True
     kernel_init: Callable = nn.initializers.lecun_normal()
+    method: str = "auto"
 
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
         kernel = self.param("kernel", self.kernel_init, (4, 4, x.shape[-1], self.features))
         bias = self.param("bias", nn.initializers.zeros, (self.features,)) if self.use_bias else None
-        return subpixel_conv_transpose(x, kernel, bias)
+        return conv_transpose4(x, kernel, bias, self.method)
 
 
-def upsample2x(features: int, kind: str = "subpixel", use_bias: bool = True, kernel_init: Callable = nn.initializers.lecun_normal()):
-    """A stride-2 4x4 up-convolution: ``"subpixel"`` (fast) or flax ``"transpose"`` (reference)."""
-    if kind == "subpixel":
-        return SubPixelConvTranspose(features, use_bias=use_bias, kernel_init=kernel_init)
-    return nn.ConvTranspose(features, (4, 4), (2, 2), padding="SAME", use_bias=use_bias, kernel_init=kernel_init)
+#: ``upsample2x`` kinds: an up-convolution method, or flax's own ``"transpose"`` module (reference).
+UPSAMPLE_KINDS = UPCONV_METHODS + ("transpose",)
+
+
+def upsample2x(features: int, kind: str = "auto", use_bias: bool = True, kernel_init: Callable = nn.initializers.lecun_normal()):
+    """A stride-2 4x4 up-convolution: :class:`SubPixelConvTranspose` computed by ``kind`` (one of
+    :data:`UPCONV_METHODS`) or flax ``nn.ConvTranspose`` for ``"transpose"`` (reference; other
+    parameter names)."""
+    if kind == "transpose":
+        return nn.ConvTranspose(features, (4, 4), (2, 2), padding="SAME", use_bias=use_bias, kernel_init=kernel_init)
+    return SubPixelConvTranspose(features, use_bias=use_bias, kernel_init=kernel_init, method=kind)
 
 
 class ConvEncoder(nn.Module):
@@ -121,7 +197,7 @@ class ConvDecoder(nn.Module):
     out_channels: int = 1
     channels: Sequence[int] = (64, 32)
     base: int = 7
-    deconv: str = "subpixel"
+    deconv: str = "auto"
 
     @nn.compact
     def __call__(self, z: jax.Array) -> jax.Array:

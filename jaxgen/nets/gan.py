@@ -16,10 +16,11 @@ paper's 4x4x1024). ``image_size=28`` (MNIST) has one block fewer: z -> 4x4x4w ->
 it (28 -> 14 -> 7 -> 4). Every weight is initialised N(0, 0.02), batch-norm scales
 N(1, 0.02) (the paper's init).
 
-The 4x4 stride-2 up-convolutions are :class:`jaxgen.nets.conv.SubPixelConvTranspose` (the
-fast formulation on CPU); the 3x3 one (4 -> 7) is the same computation with the kernel
-zero-padded to 4x4 and the output cropped (:func:`upconv3_crop`, tested equal to
-``flax.linen.ConvTranspose(f, (3, 3), (2, 2), padding=((1, 1), (1, 1)))``).
+The 4x4 stride-2 up-convolutions are :class:`jaxgen.nets.conv.SubPixelConvTranspose`; the
+3x3 one (4 -> 7) is :class:`UpConv3` (:func:`upconv3`, tested equal to
+``flax.linen.ConvTranspose(f, (3, 3), (2, 2), padding=((1, 1), (1, 1)))``). Both compute by
+``deconv`` (:data:`jaxgen.nets.conv.UPCONV_METHODS`: ``"auto"`` is the GEMM + col2im form on
+CPU, XLA's / cuDNN's transposed convolution on GPU), with the same parameters.
 
 Conditional variants (``num_classes > 0``): the generator concatenates a learned label
 embedding to z (or, ``onehot=True``, the one-hot label: InfoGAN's code, whose N(0, 0.02)
@@ -45,7 +46,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxgen.nets.conv import depth_to_space2, subpixel_phases, upsample2x
+from jaxgen.nets.conv import col2im_conv_transpose, depth_to_space2, resolve_method, subpixel_phases, upsample2x
 
 INIT = nn.initializers.normal(0.02)
 MLP_INIT = nn.initializers.lecun_normal()
@@ -154,17 +155,31 @@ def upconv3_crop(x: jax.Array, kernel: jax.Array, bias: jax.Array | None = None)
     return depth_to_space2(subpixel_phases(x, kernel, front=1), bias)[:, :-1, :-1]
 
 
+def upconv3(x: jax.Array, kernel: jax.Array, bias: jax.Array | None = None, method: str = "auto") -> jax.Array:
+    """The function of :func:`upconv3_crop` (``[B, H, W, C] -> [B, 2H-1, 2W-1, F]``, ``kernel
+    [3, 3, C, F]``) computed by ``method``: ``"matmul"`` (GEMM + col2im, taps landing on
+    ``2 m + 1 - t``), ``"subpixel"`` (:func:`upconv3_crop`) or ``"xla"`` (``lax.conv_transpose``)."""
+    method = resolve_method(method)
+    if method == "matmul":
+        return col2im_conv_transpose(x, kernel, 1, bias)[:, :-1, :-1]
+    if method == "subpixel":
+        return upconv3_crop(x, kernel, bias)
+    y = jax.lax.conv_transpose(x, kernel, (2, 2), ((1, 1), (1, 1)), dimension_numbers=("NHWC", "HWIO", "NHWC"))
+    return y if bias is None else y + bias
+
+
 class UpConv3(nn.Module):
-    """Module form of :func:`upconv3_crop` (params ``kernel [3, 3, C, F]``, ``bias [F]``)."""
+    """Module form of :func:`upconv3` (params ``kernel [3, 3, C, F]``, ``bias [F]``)."""
 
     features: int
     use_bias: bool = True
+    method: str = "auto"
 
     @nn.compact
     def __call__(self, x):
         kernel = self.param("kernel", INIT, (3, 3, x.shape[-1], self.features))
         bias = self.param("bias", nn.initializers.zeros, (self.features,)) if self.use_bias else None
-        return upconv3_crop(x, kernel, bias)
+        return upconv3(x, kernel, bias, self.method)
 
 
 def _bn(train: bool):
@@ -277,6 +292,7 @@ class DCGANGenerator(nn.Module):
     num_classes: int = 0
     embed_dim: int = 10
     onehot: bool = False
+    deconv: str = "auto"
 
     @nn.compact
     def __call__(self, z, y=None, train: bool = True):
@@ -286,11 +302,11 @@ class DCGANGenerator(nn.Module):
         x = nn.relu(_bn(train)(x))
         for i, c in enumerate(chans[1:]):
             if self.image_size == 28 and i == 0:
-                x = UpConv3(c, use_bias=False)(x)  # 4 -> 7
+                x = UpConv3(c, use_bias=False, method=self.deconv)(x)  # 4 -> 7
             else:
-                x = upsample2x(c, use_bias=False, kernel_init=INIT)(x)
+                x = upsample2x(c, self.deconv, use_bias=False, kernel_init=INIT)(x)
             x = nn.relu(_bn(train)(x))
-        return jnp.tanh(upsample2x(self.channels, kernel_init=INIT)(x))
+        return jnp.tanh(upsample2x(self.channels, self.deconv, kernel_init=INIT)(x))
 
 
 class DCGANDiscriminator(nn.Module):
