@@ -13,6 +13,10 @@ NOTEBOOKS = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("*.i
 def test_notebook_runs(path, tmp_path, monkeypatch):
     monkeypatch.setenv("JAXGEN_SMALL", "1")  # the small CPU config
     monkeypatch.setenv("JAXGEN_NOTEBOOK_TEST", "1")
+    # the kernels run their training for real: XLA's own optimisation level, not the level 0
+    # that tests/conftest.py gives the suite's compile-bound programs (a Freeway study ran 7x slower)
+    flags = [f for f in os.environ.get("XLA_FLAGS", "").split() if not f.startswith("--xla_backend_optimization_level")]
+    monkeypatch.setenv("XLA_FLAGS", " ".join(flags))
     nb = nbformat.read(path, as_version=4)
     NotebookClient(nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute()
     outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])]
