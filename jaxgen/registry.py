@@ -234,7 +234,7 @@ register(Algorithm("leakgan", "jaxgen.generative.leakgan", "jaxgen.generative.le
                    "LeakGAN: Manager-Worker LSTM generator reading the text CNN's leaked features, Monte Carlo "
                    "rollouts every c tokens (oracle length 20 / 40 or COCO captions)",
                    example="jaxgen train leakgan --task oracle --seq-len 40 --rounds 50",
-                   bench={"quick": [{"pretrain_d_updates": 1, "pretrain_epochs": 1, "rounds": 0, "d_widths": (1, 2),
+                   bench={"quick": [{"_first_steps": 3, "pretrain_d_updates": 1, "pretrain_epochs": 1, "rounds": 0, "d_widths": (1, 2),
                                      "d_filters": (16, 16), "d_emb_dim": 16}]}))
 
 

@@ -113,20 +113,8 @@ class LeakGANConfig:
 
 def validate(config: LeakGANConfig, num_examples: int | None = None) -> LeakGANConfig:
     """ConfigError (one sentence) for an out-of-range config; the config otherwise."""
-    C.check_fields(config)
-    C.require(config, "d_filters", len(config.d_filters) == len(config.d_widths) and len(config.d_widths) > 0,
-              f"one whole number >= 1 per filter width ({len(config.d_widths)} widths)")
-    C.require(config, "d_widths", max(config.d_widths) <= config.seq_len,
-              f"a comma-separated list of whole numbers from 1 to seq_len ({config.seq_len})")
-    C.require(config, "d_batch_size", config.d_batch_size % 2 == 0, "an even whole number >= 2 (half real, half generated)")
+    S.check_text_gan(config, num_examples)
     C.require(config, "step_size", config.step_size < config.seq_len, f"a whole number from 1 to seq_len - 1 ({config.seq_len - 1})")
-    if config.task == "oracle":
-        C.require(config, "vocab_size", config.vocab_size == ORACLE_VOCAB, f"{ORACLE_VOCAB} with task='oracle' (the oracle's)")
-    if num_examples is not None:
-        C.require(config, "batch_size", config.batch_size <= num_examples,
-                  f"a whole number from 1 to the training-set size ({num_examples})")
-        C.require(config, "d_batch_size", config.d_batch_size // 2 <= num_examples,
-                  f"an even whole number from 2 to twice the training-set size ({num_examples})")
     return config
 
 

@@ -108,6 +108,12 @@ class SeqGANConfig:
 
 def validate(config: SeqGANConfig, num_examples: int | None = None) -> SeqGANConfig:
     """ConfigError (one sentence) for an out-of-range config; the config otherwise."""
+    return check_text_gan(config, num_examples)
+
+
+def check_text_gan(config, num_examples: int | None = None):
+    """The checks every text GAN's config (SeqGAN's, LeakGAN's: the same task, data and
+    discriminator fields) must pass; ConfigError (one sentence) or the config."""
     C.check_fields(config)
     C.require(config, "d_filters", len(config.d_filters) == len(config.d_widths) and len(config.d_widths) > 0,
               f"one whole number >= 1 per filter width ({len(config.d_widths)} widths)")
