@@ -27,10 +27,12 @@ vs_1_seed / seeds, goal >= 0.8), the conv VAE and the DCGAN in samples/s; it is 
 under 8 minutes on one accelerator (``benchmarks/gpu_suite.sh`` adds PyTorch CUDA's conv VAE /
 DCGAN steps/s where torch with CUDA is installed).
 
-Programs are traced first, then compiled all at once, ``--jobs`` at a time (default: the core
-count; XLA compiles outside the GIL), then each is timed alone, one after another. The quick
-suite is one small config per family at 1 and 8 seeds; the full suite is what
-``benchmarks/RESULTS.md`` reports (1, 8, 64 seeds). The
+Each program is handed to the compiler as soon as it is traced, ``--jobs`` compiling at once
+(default: the core count; XLA compiles outside the GIL, so the tracing of the next programs
+overlaps the compiles of the first), then each is timed alone, one after another. The quick
+suite is one small config per family at 1 seed (``--seeds 1,8`` adds the seed scaling: a
+second program per family); the full suite is what ``benchmarks/RESULTS.md`` reports (1, 8,
+64 seeds). The
 peer comparisons (PyTorch, Stable-Baselines3, PureJaxRL, rejax) stay in ``benchmarks/``,
 timed with the same :mod:`jaxgen.core.timing`.
 """
@@ -53,7 +55,7 @@ from jaxgen.core import timing
 from jaxgen.core.errors import ConfigError, DataError
 
 SUITES = ("quick", "full", "gpu")
-DEFAULT_SEEDS = {"quick": (1, 8), "full": (1, 8, 64), "gpu": (1,)}
+DEFAULT_SEEDS = {"quick": (1,), "full": (1, 8, 64), "gpu": (1,)}
 DEFAULT_REPEATS = {"quick": 3, "full": 5, "gpu": 3}
 HEADERS = ("algo", "config", "seeds", "steps", "unit", "compile_s", "run_s", "spread", "per_s", "vs_1_seed", "vmap_eff")
 RESERVED = ("_preset", "_seeds", "_repeats", "_first_steps")
@@ -98,17 +100,42 @@ def prepare(trainer, seeds: int):
     return lowered, lower_s, key
 
 
-def compile_all(lowered: Sequence, jobs: int = 1) -> list[tuple]:
-    """``[(compiled, compile_s)]`` of every lowered program, ``jobs`` compiling at once (XLA
-    compiles outside the GIL, so on an n-core machine n programs compile in about the time of
-    one). Each ``compile_s`` is that program's own wall time, so with ``jobs > 1`` it includes
-    the slowdown of sharing the cores."""
-    if jobs <= 1 or len(lowered) <= 1:
-        return [timing.timed(lo.compile) for lo in lowered]
-    from concurrent.futures import ThreadPoolExecutor
+class Compiler:
+    """Compiles lowered programs in the background, ``jobs`` at once (XLA compiles outside the
+    GIL, so on an n-core machine n programs compile in about the time of one, and the caller
+    goes on tracing the next programs meanwhile). ``submit(lowered)`` returns a future of
+    ``(compiled, compile_s)``; each ``compile_s`` is that program's own wall time, so with
+    ``jobs > 1`` it includes the slowdown of sharing the cores. ``jobs <= 1`` compiles in
+    ``submit`` itself."""
 
-    with ThreadPoolExecutor(max_workers=jobs) as pool:
-        return list(pool.map(lambda lo: timing.timed(lo.compile), lowered))
+    def __init__(self, jobs: int = 1):
+        from concurrent.futures import ThreadPoolExecutor
+
+        self.pool = ThreadPoolExecutor(max_workers=jobs) if jobs > 1 else None
+
+    def submit(self, lowered):
+        from concurrent.futures import Future
+
+        if self.pool is not None:
+            return self.pool.submit(timing.timed, lowered.compile)
+        done = Future()
+        done.set_result(timing.timed(lowered.compile))
+        return done
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        if self.pool is not None:
+            self.pool.shutdown(wait=True, cancel_futures=exc[0] is not None)
+
+
+def compile_all(lowered: Sequence, jobs: int = 1) -> list[tuple]:
+    """``[(compiled, compile_s)]`` of every lowered program, ``jobs`` compiling at once (see
+    :class:`Compiler`)."""
+    with Compiler(jobs if len(lowered) > 1 else 1) as c:
+        futures = [c.submit(lo) for lo in lowered]
+        return [f.result() for f in futures]
 
 
 def time_run(compiled, key, repeats: int, warmup: int = 1) -> dict:
@@ -169,9 +196,10 @@ def run(suite: str = "quick", algos: Sequence[str] | None = None, seeds: Sequenc
     """Measure every case of ``suite`` at every seed count; returns the JSON document
     (machine description + ``rows``). ``log`` gets one line per measurement as it finishes.
 
-    Three passes: every program is traced, then all are compiled, ``jobs`` at a time (default:
-    the core count), then each is timed alone, one after another (nothing else runs while a
-    program is timed)."""
+    Each program is handed to a :class:`Compiler` (``jobs`` at a time; default: the core count)
+    as soon as it is traced, so the compiles overlap the tracing of the rest; once all are
+    compiled, each is timed alone, one after another (nothing else runs while a program is
+    timed)."""
     given_repeats = repeats
     seeds, repeats = check(suite, seeds, repeats)
     jobs = timing.core_count() if jobs is None else jobs
@@ -181,7 +209,14 @@ def run(suite: str = "quick", algos: Sequence[str] | None = None, seeds: Sequenc
     doc = machine()
     doc.update(suite=suite, repeats=repeats, seeds=list(seeds) if seeds else "per entry", compile_jobs=jobs,
                rows=[], skipped=[])
-    programs = []  # (algo, over, trainer, per_step, unit, seeds, reps, warmup, lowered, lower_s, key)
+    with Compiler(jobs) as compiler:
+        return _run(doc, todo, seeds, suite, given_repeats, repeats, compiler, jobs, log)
+
+
+def _run(doc, todo, seeds, suite, given_repeats, repeats, compiler, jobs, log) -> dict:
+    """:func:`run`'s three passes, with ``compiler`` compiling each program once it is traced."""
+    programs = []  # (algo, over, trainer, per_step, unit, seeds, reps, warmup, future, lower_s, key)
+    log(f"  tracing, and compiling {jobs} at a time as traced")
     for algo, over, cfg in todo:
         counts = seeds or split_entry(over)[2] or DEFAULT_SEEDS.get(suite, (1,))
         own = over.get("_repeats") if given_repeats is None else None
@@ -194,9 +229,10 @@ def run(suite: str = "quick", algos: Sequence[str] | None = None, seeds: Sequenc
             continue
         trainer = first_steps(trainer, over.get("_first_steps"))
         for s in counts:
-            programs.append((algo, over, trainer, per_step, unit, s, reps, warmup, *prepare(trainer, s)))
-    log(f"  compiling {len(programs)} programs, {jobs} at a time")
-    compiled = compile_all([p[8] for p in programs], jobs)
+            lowered, lower_s, key = prepare(trainer, s)
+            programs.append((algo, over, trainer, per_step, unit, s, reps, warmup, compiler.submit(lowered), lower_s, key))
+    log(f"  {len(programs)} programs traced; waiting for their compiles, then timing each alone")
+    compiled = [p[8].result() for p in programs]  # nothing compiles while a program is timed
     base = {}
     for (algo, over, trainer, per_step, unit, s, reps, warmup, _, lower_s, key), (exe, compile_s) in zip(programs, compiled):
         m = {"compile_s": lower_s + compile_s, **time_run(exe, key, reps, warmup)}
@@ -283,14 +319,14 @@ def add_command(sub) -> None:
                        description="Times the compiled training of every registered family (or --algos) on the current "
                                    "backend: compile time apart, median of repeats, units/s and seed scaling.")
     b.add_argument("--suite", default="quick", choices=SUITES,
-                   help="quick: one small config per family, 1 and 8 seeds; full: "
+                   help="quick: one small config per family, 1 seed; full: "
                         "benchmarks/RESULTS.md's; gpu: the accelerator suite (PPO 1/64/2048 seeds, PPO MinAtar 1e7 steps, "
                         "DQN 1/64 seeds, conv VAE, DCGAN; under 8 minutes on one GPU)")
     b.add_argument("--quick", dest="suite", action="store_const", const="quick", help="the same as --suite quick")
     b.add_argument("--full", dest="suite", action="store_const", const="full", help="the same as --suite full")
     b.add_argument("--algos", default=None, help="comma-separated algorithms (default: all with a config in the suite)")
     b.add_argument("--seeds", default=None, help="comma-separated seed counts vmapped in one program (default: each entry's "
-                                                 "own, else quick 1,8; full 1,8,64; gpu 1)")
+                                                 "own, else quick 1; full 1,8,64; gpu 1)")
     b.add_argument("--repeats", type=int, default=None, help="timed calls per measurement (default quick 3, full 5)")
     b.add_argument("--jobs", type=int, default=None,
                    help="programs compiled at once (default: the core count); each is still timed alone")
@@ -299,4 +335,4 @@ def add_command(sub) -> None:
     b.set_defaults(func=cmd_bench)
 
 
-__all__ = ["SUITES", "RESERVED", "cases", "prepare", "compile_all", "time_run", "first_steps", "measure", "run", "machine", "table", "title", "write_json"]
+__all__ = ["SUITES", "RESERVED", "cases", "prepare", "Compiler", "compile_all", "time_run", "first_steps", "measure", "run", "machine", "table", "title", "write_json"]

@@ -36,11 +36,13 @@ Choices made here (the house rules do not cover them):
 """
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import io
 import os
 import shlex
 import socket
+import sys
 import urllib.parse
 import zipfile
 from pathlib import Path
@@ -240,8 +242,11 @@ def _prepare(builder: tfds.core.DatasetBuilder, regenerate: bool) -> None:
         if regenerate
         else tfds.download.GenerateMode.REUSE_DATASET_IF_EXISTS
     )
-    # The file format (array_record) is set when the builder is made.
-    builder.download_and_prepare(download_config=tfds.download.DownloadConfig(download_mode=mode))
+    # The file format (array_record) is set when the builder is made. TFDS prints its progress
+    # on stdout: it goes to stderr, so a command whose stdout is its result (``jaxgen eval``'s
+    # JSON) stays parseable on the first run that prepares the data.
+    with contextlib.redirect_stdout(sys.stderr):
+        builder.download_and_prepare(download_config=tfds.download.DownloadConfig(download_mode=mode))
 
 
 def _jaxgen_builder(config: str, data_dir: str, idx_dir: str | None = None) -> JaxgenMnist:

@@ -287,19 +287,17 @@ def phase_lengths(config: LeakGANConfig, n: int) -> dict:
             "adversarial": (config.rounds, 1)}
 
 
-def make_trainer(config: LeakGANConfig, data: dict) -> Trainer:
-    """The phased run over ``data = {"train": int [N, L], ...}``."""
-    train = jnp.asarray(data["train"], jnp.int32)
-    n = int(train.shape[0])
-    cfg = validate(config, n)
-    if tuple(train.shape[1:]) != (cfg.seq_len,):
-        raise ConfigError(f"the training sequences have length {train.shape[1]} but seq_len={cfg.seq_len}; "
-                          "set seq_len to the data's length.")
+def _phases(cfg: LeakGANConfig, n: int) -> list:
     steps = {"pretrain_d": d_step, "pretrain": pretrain_step, "adversarial": adversarial_step}
     phases = [Phase(name, steps[name], num, spe) for name, (num, spe) in phase_lengths(cfg, n).items() if num]
     if not phases:
         raise ConfigError("pretrain_d_updates, pretrain_epochs and rounds are all 0; accepted: at least one of them >= 1.")
-    return Trainer.phased(lambda key, hp=None: init(key, cfg, hp), phases, {"train": train}, cfg)
+    return phases
+
+
+def make_trainer(config: LeakGANConfig, data: dict) -> Trainer:
+    """The phased run over ``data = {"train": int [N, L], ...}``."""
+    return S.text_gan_trainer(config, data, validate, _phases, init)
 
 
 def make_train(config: LeakGANConfig, data: dict):

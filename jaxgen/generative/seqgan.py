@@ -317,17 +317,28 @@ def phase_lengths(config: SeqGANConfig, n: int) -> dict:
             "adversarial": (config.rounds, 1)}
 
 
-def make_trainer(config: SeqGANConfig, data: dict) -> Trainer:
-    """The phased run over ``data = {"train": int [N, L], ...}`` (other entries are passed through)."""
+def text_gan_trainer(config, data: dict, validate_fn, phases_fn, init_fn) -> Trainer:
+    """The phased run of a text GAN (SeqGAN, LeakGAN) over ``data = {"train": int [N, L]}``:
+    ``validate_fn(config, N)`` gives the checked config, ``phases_fn(cfg, N)`` its list of
+    :class:`~jaxgen.core.train.Phase`, ``init_fn(key, cfg, hparams)`` the first state; a length
+    other than ``seq_len`` is one sentence."""
     train = jnp.asarray(data["train"], jnp.int32)
     n = int(train.shape[0])
-    cfg = validate(config, n)
+    cfg = validate_fn(config, n)
     if tuple(train.shape[1:]) != (cfg.seq_len,):
         raise ConfigError(f"the training sequences have length {train.shape[1]} but seq_len={cfg.seq_len}; "
                           "set seq_len to the data's length.")
+    return Trainer.phased(lambda key, hp=None: init_fn(key, cfg, hp), phases_fn(cfg, n), {"train": train}, cfg)
+
+
+def _phases(cfg: SeqGANConfig, n: int) -> list:
     steps = {"pretrain_g": mle_step, "pretrain_d": d_step, "adversarial": adversarial_step}
-    phases = [Phase(name, steps[name], num, spe) for name, (num, spe) in phase_lengths(cfg, n).items()]
-    return Trainer.phased(lambda key, hp=None: init(key, cfg, hp), phases, {"train": train}, cfg)
+    return [Phase(name, steps[name], num, spe) for name, (num, spe) in phase_lengths(cfg, n).items()]
+
+
+def make_trainer(config: SeqGANConfig, data: dict) -> Trainer:
+    """The phased run over ``data = {"train": int [N, L], ...}``."""
+    return text_gan_trainer(config, data, validate, _phases, init)
 
 
 def make_train(config: SeqGANConfig, data: dict):
