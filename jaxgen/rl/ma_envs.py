@@ -57,12 +57,27 @@ PROBES = ("probe_sum",)
 
 
 def _jaxmarl():
-    """``jaxmarl`` imported on first use, its import-time print silenced."""
+    """``jaxmarl`` imported on first use, its import-time print silenced (at the file
+    descriptor: one of the modules it imports rebinds ``sys.stdout``, so a Python-level
+    redirect alone let the lines through onto, e.g., ``jaxgen bench``'s table)."""
     import contextlib
     import io
+    import os
+    import sys
 
-    with contextlib.redirect_stdout(io.StringIO()):
-        import jaxmarl
+    if "jaxmarl" in sys.modules:
+        return sys.modules["jaxmarl"]
+    sys.stdout.flush()
+    saved, null = os.dup(1), os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(null, 1)
+        with contextlib.redirect_stdout(io.StringIO()):
+            import jaxmarl
+    finally:
+        sys.stdout.flush()
+        os.dup2(saved, 1)
+        os.close(saved)
+        os.close(null)
     return jaxmarl
 
 
