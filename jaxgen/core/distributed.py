@@ -20,6 +20,8 @@ lays one ``batch`` mesh over all of them. What this module adds:
   signal asked to stop?) on every process, so that every process takes the same branch
   (a branch taken by some processes only would leave the others waiting in a collective).
 * :func:`gather` / :func:`barrier` -- every process's small value; wait for all.
+* :func:`mean_over_processes` -- per-process means (e.g. of a metric over each process's own
+  held-out images) as the mean over all processes' items, weighted by their counts.
 * :func:`to_host` -- a pytree of (possibly global, sharded over processes) arrays as numpy
   on every process (a collective when some leaf is split over processes).
 * :func:`local_copy` -- the state of a data-parallel run (replicated over the mesh) as
@@ -182,6 +184,25 @@ def gather(values) -> np.ndarray:
     from jax.experimental import multihost_utils
 
     return np.asarray(multihost_utils.process_allgather(values))
+
+
+def mean_over_processes(values: dict, count: int) -> dict:
+    """The mean over every process's items of each metric: ``values`` ``{name: float}`` are
+    this process's means over its ``count`` items; returns ``{name: sum_p count_p * value_p /
+    sum_p count_p}`` (the same on every process; a collective, so every process calls it at
+    the same point with the same names). With one process: ``values`` as floats.
+
+    The values travel as float32 (the metrics' own precision; counts up to 2**24 are exact)
+    and are averaged in float64."""
+    names = list(values)
+    if not is_multiprocess():
+        return {k: float(values[k]) for k in names}
+    rows = gather(np.asarray([count, *(values[k] for k in names)], np.float32)).astype(np.float64)  # [P, 1 + K]
+    w = rows[:, 0]
+    if not w.sum():
+        raise DistributedError("mean_over_processes got no items on any process; accepted: a count >= 1 somewhere.")
+    means = (rows[:, 1:] * w[:, None]).sum(0) / w.sum()
+    return {k: float(v) for k, v in zip(names, means)}
 
 
 def barrier(name: str) -> None:

@@ -9,6 +9,9 @@ into the chunk's row of ``metrics.jsonl``. These wrap or provide the common ones
 * :class:`GridRows` -- "one row of pictures per epoch" figures: append a row of images to
   ``RUN_DIR/<name>_rows.npy`` (or ``rows_file``) and redraw ``RUN_DIR/<name>.png`` (the VAE's reconstructions,
   the GAN's fixed-noise progress).
+* :func:`on_every_process` -- mark a hook that takes part in a collective (a mean over every
+  process's held-out data): in a multi-process run it is called on every process, not on
+  process 0 only, and process 0's return value is logged.
 * :class:`Scale` -- log ``units = step * per_step`` (env steps, samples) unless the state
   counts them itself (a state field of that name).
 """
@@ -24,6 +27,25 @@ import numpy as np
 from jaxgen.core import plotting
 
 Hook = Callable[..., dict | None]
+
+
+def on_every_process(hook: Hook) -> Hook:
+    """``hook`` marked to be called on every process of a multi-process run (by default hooks
+    run on process 0 only, without collectives): for a hook that calls a collective such as
+    :func:`jaxgen.core.distributed.mean_over_processes`. Wrappers (:class:`EveryEpochs`, ...)
+    decide alike on every process, so each process calls it at the same chunks."""
+    hook.every_process = True
+    return hook
+
+
+def runs_on_every_process(hook: Hook) -> bool:
+    """Whether ``hook`` or a hook it wraps (its ``.hook``, again and again) was marked by
+    :func:`on_every_process`."""
+    while hook is not None:
+        if getattr(hook, "every_process", False):
+            return True
+        hook = getattr(hook, "hook", None)
+    return False
 
 
 def is_last(info) -> bool:

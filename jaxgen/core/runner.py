@@ -70,6 +70,7 @@ from jaxgen.core import checkpoint as ckpt
 from jaxgen.core import distributed, memory
 from jaxgen.core.config import hparams as default_hparams
 from jaxgen.core.errors import CheckpointError, ConfigError, DistributedError, DivergenceError, JaxgenError
+from jaxgen.core.hooks import runs_on_every_process
 from jaxgen.core.train import Phase, Trainer, as_key, scan_steps
 
 MODES = ("auto", "scan", "loop")
@@ -458,7 +459,8 @@ def run(
     Several processes (:mod:`jaxgen.core.distributed`): every process runs this same call.
     Process 0 alone holds the directory's lock, writes ``config.json`` and ``metrics.jsonl``,
     draws the progress bar and calls the hooks (on :func:`~jaxgen.core.distributed.local_copy`
-    of the state); every process takes part in each checkpoint save and restore (orbax's
+    of the state; a hook marked by :func:`jaxgen.core.hooks.on_every_process` is called on
+    every process); every process takes part in each checkpoint save and restore (orbax's
     multi-process checkpoints), and whether to save or stop after a chunk is decided once for
     all (process 0's clock; a signal received by any process stops all). A run saved by N
     processes is resumed by N (another count is refused in one sentence).
@@ -692,12 +694,16 @@ def _run(run_dir, trainer, key, hp, chunk_steps, resume, hooks, mode, progress, 
                     raise DivergenceError(f"training diverged at step {done}{inside}: {what}{where}.")
             row = {"step": done, "phase": p.name, "wall_s": round(time.perf_counter() - t0, 3), **means}
             during = "the evaluation between chunks (the hooks)"
-            if hooks:  # several processes: on process 0, on its own copy of the state (no collectives)
+            if hooks:  # several processes: on process 0, on its own copy of the state (no collectives),
+                # and hooks marked by hooks.on_every_process on every process (in order; process 0's row)
                 hstate = distributed.local_copy(state) if procs > 1 else state
                 info = ChunkInfo(hstate, done, n, trainer.steps_per_epoch, means, history, run_dir,
                                  p.name, i, pos + length, p.num_steps, p.steps_per_epoch)
-                for hook in hooks if main else ():
-                    row.update(hook(info) or {})
+                for hook in hooks:
+                    if main:
+                        row.update(hook(info) or {})
+                    elif runs_on_every_process(hook):
+                        hook(info)
             history.append(row)
             if log is not None:
                 log.write(json.dumps(row) + "\n")

@@ -10,11 +10,14 @@ process places only the shards that live on its own devices). Two uses:
   and with no mesh it is the identity. The data set is replicated on every device, or --
   several processes -- split by rows: each process reads only :func:`process_rows` of it
   and :func:`from_process_rows` makes the one global array (in process order, so row ``i``
-  is row ``i`` of the whole set and every minibatch is the single-process one).
+  is row ``i`` of the whole set and every minibatch is the single-process one);
+  :func:`join_process_rows` does it for equal shares, :func:`zeros_rows_like` places a
+  default column (e.g. labels) by rows as the data are.
 """
 from __future__ import annotations
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
@@ -76,6 +79,36 @@ def from_process_rows(tree, mesh: Mesh, n: int):
     sh = NamedSharding(mesh, P(AXIS))
     return jax.tree_util.tree_map(
         lambda x: jax.make_array_from_process_local_data(sh, np.asarray(x), (n, *np.shape(x)[1:])), tree)
+
+
+def join_process_rows(tree, mesh: Mesh | None = None):
+    """Global arrays ``[m * processes, ...]`` split over ``batch`` of ``mesh`` (default: all
+    devices) from every process's own rows (each leaf ``[m, ...]``, the same ``m`` on every
+    process; process ``i``'s rows become rows ``i * m`` to ``(i + 1) * m``), or None when ``m``
+    does not divide over this process's devices of the mesh (the caller then uses the whole
+    data, as with one process). ``m`` is the same on every process, so all decide alike."""
+    mesh = device_mesh() if mesh is None else mesh
+    counts = {int(np.shape(x)[0]) for x in jax.tree_util.tree_leaves(tree)}
+    if len(counts) != 1:
+        raise ValueError(f"the leaves have different numbers of rows {sorted(counts)}; accepted: one number.")
+    m = counts.pop()
+    owners = [d.process_index for d in mesh.devices.flat]
+    local = owners.count(jax.process_index())
+    if not m or not local or m % local:
+        return None
+    return from_process_rows(tree, mesh, m * len(set(owners)))
+
+
+def zeros_rows_like(x, dtype=jnp.int32) -> jax.Array:
+    """Zeros ``[n]`` (``n`` the rows of ``x``) placed by rows as ``x`` is: split over the same
+    mesh axis when ``x`` is a global array split over processes (every process creates only
+    its own rows; all must call it), else a plain array."""
+    n = int(np.shape(x)[0])
+    sh = getattr(x, "sharding", None)
+    if is_split_over_processes(x) and isinstance(sh, NamedSharding):
+        rows = NamedSharding(sh.mesh, P(*tuple(sh.spec)[:1]))
+        return jax.jit(lambda: jnp.zeros((n,), dtype), out_shardings=rows)()
+    return jnp.zeros((n,), dtype)
 
 
 def split_rows_over_processes(x, mesh: Mesh | None = None):

@@ -5,6 +5,7 @@ from jaxgen.data.mnist import (
     SOURCES,
     SPLITS,
     load_mnist,
+    load_process_share,
     prepare_mnist,
     resolve_data_dir,
 )
@@ -17,6 +18,7 @@ __all__ = [
     "SOURCES",
     "SPLITS",
     "load_mnist",
+    "load_process_share",
     "prepare_mnist",
     "read_idx",
     "read_mnist_idx",

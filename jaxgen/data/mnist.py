@@ -423,6 +423,35 @@ def load_mnist(
     return _load_auto(split, data_dir, idx_dir, rows)
 
 
+def load_process_share(
+    split: str = "train",
+    source: str = "auto",
+    data_dir: str | os.PathLike | None = None,
+    idx_dir: str | os.PathLike | None = None,
+) -> ImageSet | None:
+    """This process's share of an MNIST split in a multi-process run (one reader for every
+    family: the VAE's and the GAN's training sets, the VAE's held-out split).
+
+    Process ``i`` of ``N`` (``jax.process_index()`` of ``jax.process_count()``) reads only the
+    rows :func:`jaxgen.core.sharding.process_rows` gives it (``load_mnist(..., share=(i, N))``:
+    TFDS split slicing, the other sources sliced), e.g. rows 30,000 to 59,999 of 60,000 for
+    process 1 of 2; join the shares into global arrays with
+    :func:`jaxgen.core.sharding.join_process_rows`. With one process: the whole split.
+
+    Returns:
+      An ImageSet of ``images`` uint8 ``[total / N, 28, 28, 1]`` and ``labels`` int32
+      ``[total / N]``, or None when the split does not divide evenly over the ``N`` processes
+      (the caller then reads it whole; so does every process, since all see the same total).
+    """
+    import jax
+
+    try:
+        return load_mnist(split, source, data_dir=data_dir, idx_dir=idx_dir,
+                          share=(jax.process_index(), jax.process_count()))
+    except ConfigError:  # an unequal share (a bad source is said again by the whole read)
+        return None
+
+
 def _share_rows(split: str, share):
     """``total -> (start, stop)`` of process ``share[0]`` of ``share[1]``."""
     if len(share) != 2 or not all(isinstance(v, (int, np.integer)) for v in share) or not 0 <= share[0] < share[1]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -21,8 +22,8 @@ from jaxgen.core import distributed
 from jaxgen.core import fit as F
 from jaxgen.core import plotting
 from jaxgen.core.errors import ConfigError
-from jaxgen.core.hooks import EveryEpochs, GridRows
-from jaxgen.core.sharding import device_mesh, from_process_rows, split_rows_over_processes
+from jaxgen.core.hooks import EveryEpochs, GridRows, on_every_process
+from jaxgen.core.sharding import join_process_rows, split_rows_over_processes
 from jaxgen.data.transforms import binarize, to_unit
 from jaxgen.eval.likelihood import evaluate
 from jaxgen.generative import autoencoder as ae
@@ -30,12 +31,19 @@ from jaxgen.generative import autoencoder as ae
 N_SHOW = 12
 
 
-def _val_hook(val_images):
+def _val_hook(val_images: np.ndarray, per_process: bool = False):
+    """The per-epoch held-out figures (``val_neg_elbo``, ``val_recon_bce``, ...) of
+    ``val_images`` uint8 ``[M, 28, 28, 1]``; ``per_process``: ``val_images`` is this process's
+    own part, the figures are the means over every process's parts (each process evaluates
+    its part, :func:`jaxgen.core.distributed.mean_over_processes` weights them by count; the
+    hook then runs on every process)."""
     def hook(info) -> dict:
         m = evaluate(ae.likelihood_model(info.state), val_images, iwae_k=0)
+        if per_process:
+            m = distributed.mean_over_processes(m, len(val_images))
         return {f"val_{k}": v for k, v in m.items()}
 
-    return hook
+    return on_every_process(hook) if per_process else hook
 
 
 def _recon_rows(config: ae.AEConfig, show: np.ndarray, run_dir: Path | None) -> GridRows:
@@ -59,12 +67,14 @@ def final_plots(state: ae.AEState, test_images: np.ndarray, test_labels: np.ndar
 
 
 def job(config: ae.AEConfig, train_images: np.ndarray, test_images: np.ndarray, test_labels: np.ndarray, *,
-        val_images: np.ndarray | None = None, run_dir: Path | None = None, iwae_k: int = 100) -> F.Job:
-    """The :class:`~jaxgen.core.fit.Job` of one autoencoder run."""
+        val_images: np.ndarray | None = None, run_dir: Path | None = None, iwae_k: int = 100,
+        val_per_process: bool = False) -> F.Job:
+    """The :class:`~jaxgen.core.fit.Job` of one autoencoder run (``val_per_process``: see
+    :func:`_val_hook`; :func:`load_data` says when)."""
     # several processes: each places only its rows of the training set on its devices (the run's
     # minibatches are the same; XLA gathers each one from the rows' owners)
     trainer = ae.make_trainer(config, {"images": split_rows_over_processes(train_images)})
-    hooks = [EveryEpochs(_val_hook(val_images))] if val_images is not None and len(val_images) else []
+    hooks = [EveryEpochs(_val_hook(val_images, val_per_process))] if val_images is not None and len(val_images) else []
     hooks.append(EveryEpochs(_recon_rows(config, test_images[:N_SHOW], run_dir)))
 
     def finish(res, run_dir) -> dict:
@@ -88,11 +98,12 @@ def iwae_bytes(config: ae.AEConfig, iwae_k: int, batch_size: int = 250) -> int:
 def fit(config: ae.AEConfig, train_images: np.ndarray, test_images: np.ndarray, test_labels: np.ndarray, *,
         val_images: np.ndarray | None = None, seed: int = 0, run_dir: str | Path | None = None, resume: bool = False,
         chunk_steps: int | None = None, mode: str = "auto", progress: bool = True, iwae_k: int = 100,
-        hparams: dict | None = None) -> dict:
+        hparams: dict | None = None, val_per_process: bool = False) -> dict:
     """Train ``config`` on ``train_images`` (uint8 [N, 28, 28, 1]); the results of
     :func:`jaxgen.core.fit.fit` plus ``test`` (neg_elbo, iwae, recon_bce, recon_sq; nats per image)."""
     run_dir = Path(run_dir) if run_dir is not None else None
-    j = job(config, train_images, test_images, test_labels, val_images=val_images, run_dir=run_dir, iwae_k=iwae_k)
+    j = job(config, train_images, test_images, test_labels, val_images=val_images, run_dir=run_dir, iwae_k=iwae_k,
+            val_per_process=val_per_process)
     return F.fit(j, seed=seed, run_dir=run_dir, resume=resume, chunk_steps=chunk_steps, mode=mode, progress=progress,
                  hparams=hparams)
 
@@ -112,44 +123,69 @@ def add_data_args(p: argparse.ArgumentParser, val: bool = True) -> None:
     g.add_argument("--limit", type=int, default=None, help="use only the first N training images (quick runs)")
 
 
-def load_data(args):
-    """``(train images, held-out images or None, test split, source)`` of the data options."""
+class AEData(NamedTuple):
+    """What :func:`load_data` gives: ``train`` images (uint8 ``[N, 28, 28, 1]``; with several
+    processes possibly one global array split by rows), ``val`` (held-out images or None),
+    ``test`` (the test ImageSet), ``source`` and ``val_per_process`` (True: ``val`` is this
+    process's own held-out part, and the per-epoch figures are means over every process's)."""
+
+    train: Any
+    val: np.ndarray | None
+    test: Any
+    source: str
+    val_per_process: bool = False
+
+
+#: seed of the held-out permutation (:func:`jaxgen.data.imageset.train_val_split`): of the
+#: whole training split in one process, of each process's own share in a multi-process run
+VAL_SEED = 0
+
+
+def load_data(args) -> AEData:
+    """The training, held-out and test data of the data options (:class:`AEData`).
+
+    One process: the training split (its first ``--limit`` images), of which
+    ``round(--val-fraction * N)`` images chosen by ``train_val_split(..., seed=VAL_SEED)`` are
+    held out. Several processes (``jax.distributed``; without ``--limit``): each process reads
+    only its equal share of the split (:func:`jaxgen.data.mnist.load_process_share`), and the
+    training images become one global array of every process's rows
+    (:func:`jaxgen.core.sharding.join_process_rows`). With a held-out split, each process
+    splits its own share (``train_val_split`` of its rows, the same ``VAL_SEED``) and keeps its
+    held-out part: the held-out set of an N-process run is the union of the N per-process
+    parts (so it differs from the single-process split of the same data), the training set
+    the union of the N training parts, and the per-epoch validation figures are means over
+    all N parts (:func:`jaxgen.core.distributed.mean_over_processes`, weighted by counts).
+    When a split or its training parts do not divide evenly (over the processes, or over a
+    process's devices) every process reads the whole split and holds out the single-process
+    split (a sentence says so).
+    """
     from jaxgen.data.imageset import train_val_split
-    from jaxgen.data.mnist import load_mnist
+    from jaxgen.data.mnist import load_mnist, load_process_share
 
     frac = getattr(args, "val_fraction", 0.0)
     if not 0 <= frac < 1:
         raise ConfigError(f"--val-fraction={frac} is out of range; accepted: a number in [0, 1).")
     test = load_mnist("test", args.test_data, data_dir=args.data_dir, idx_dir=args.idx_dir)
-    if distributed.is_multiprocess() and frac == 0 and not args.limit:
-        own = _own_share(args)  # each process reads only its rows (TFDS split slicing)
-        if own is not None:
-            return own[0], None, test, own[1]
+    if distributed.is_multiprocess() and not args.limit:
+        # each process reads only its rows (TFDS split slicing) and splits its own rows
+        share = load_process_share("train", args.data, data_dir=args.data_dir, idx_dir=args.idx_dir)
+        if share is not None:
+            own, val = train_val_split(share.images, share.labels, frac, seed=VAL_SEED) if frac > 0 else (share, None)
+            images = join_process_rows(own.images)
+            if images is not None:
+                return AEData(images, None if val is None else val.images, test, share.source, val is not None)
+            if distributed.is_main():
+                print(f"data: each process's {len(own.images)} training images do not divide over its "
+                      f"{jax.local_device_count()} devices, so every process reads the whole training split"
+                      + (" and holds out the single-process split." if frac > 0 else "."))
     train = load_mnist("train", args.data, data_dir=args.data_dir, idx_dir=args.idx_dir)
     images, labels = train.images, train.labels
     if args.limit:
         images, labels = images[: args.limit], labels[: args.limit]
     if frac > 0:
-        tr, val = train_val_split(images, labels, frac, seed=0)
-        return tr.images, val.images, test, train.source
-    return images, None, test, train.source
-
-
-def _own_share(args):
-    """``(global training images split by rows over the processes, source)`` with each process
-    having read only its share of the split, or None when the split does not divide evenly
-    over the global devices (every process then reads it whole)."""
-    from jaxgen.data.mnist import load_mnist
-
-    try:
-        train = load_mnist("train", args.data, data_dir=args.data_dir, idx_dir=args.idx_dir,
-                           share=(distributed.process_index(), distributed.process_count()))
-    except ConfigError:
-        return None
-    if len(train.labels) % jax.local_device_count():
-        return None
-    n = len(train.labels) * distributed.process_count()
-    return from_process_rows(train.images, device_mesh(), n), train.source
+        tr, val = train_val_split(images, labels, frac, seed=VAL_SEED)
+        return AEData(tr.images, val.images, test, train.source)
+    return AEData(images, None, test, train.source)
 
 
 class AEFamily(F.Family):
@@ -173,9 +209,10 @@ class AEFamily(F.Family):
         key = (args.data, args.test_data, args.idx_dir, args.data_dir, args.limit, args.val_fraction)
         if key not in self._data:
             self._data = {key: load_data(args)}
-            tr, val, test, source = self._data[key]
-            print(f"data: {source}: {len(tr)} train, {0 if val is None else len(val)} held out, "
-                  f"{len(test.images)} test ({test.source})")
+            tr, val, test, source, per_process = self._data[key]
+            held = 0 if val is None else len(val) * (distributed.process_count() if per_process else 1)
+            print(f"data: {source}: {len(tr)} train, {held} held out"
+                  + (" (each process its own part)" if per_process else "") + f", {len(test.images)} test ({test.source})")
         return self._data[key]
 
     def configs(self, algo, args, validate: bool = True) -> list:
@@ -194,9 +231,10 @@ class AEFamily(F.Family):
         return f"{config.model}-{config.arch}-z{config.latent}"
 
     def train(self, algo, config, args, run_dir, resume) -> dict:
-        tr, val, test, _ = self.data(args)
-        return fit(config, tr, test.images, test.labels, val_images=val, seed=args.seed, run_dir=run_dir, resume=resume,
-                   chunk_steps=args.chunk_steps, mode=args.mode, progress=not args.no_progress, iwae_k=args.iwae_k)
+        d = self.data(args)
+        return fit(config, d.train, d.test.images, d.test.labels, val_images=d.val, seed=args.seed, run_dir=run_dir,
+                   resume=resume, chunk_steps=args.chunk_steps, mode=args.mode, progress=not args.no_progress,
+                   iwae_k=args.iwae_k, val_per_process=d.val_per_process)
 
     def report(self, algo, out: dict) -> list[str]:
         t, tm = out["test"], out["timings"]
@@ -223,7 +261,7 @@ class AEFamily(F.Family):
 
         from jaxgen.core.sweep import sweep
 
-        tr, _, test, _ = self.data(args)
+        tr, test = self.data(args).train, self.data(args).test
         res = sweep(ae.make_trainer(config, {"images": tr}), seeds=args.seeds, grid=F.parse_grid(args.grid),
                     progress=not args.no_progress, mode=args.mode)
         names = list(res.axes)

@@ -98,7 +98,7 @@ from flax.training.train_state import TrainState
 from jaxgen.core import config as C
 from jaxgen.core import optim
 from jaxgen.core.errors import ConfigError, choice
-from jaxgen.core.sharding import shard_batch
+from jaxgen.core.sharding import shard_batch, zeros_rows_like
 from jaxgen.core.train import Trainer, batch_indices
 from jaxgen.core.train import make_train as _make_train
 from jaxgen.data.transforms import to_unit
@@ -519,7 +519,9 @@ def data_step(state: GANState, data: dict) -> tuple[GANState, dict]:
 
 def make_trainer(config: GANConfig, data: dict) -> Trainer:
     """The run of ``config.epochs`` epochs over ``data`` (``images`` uint8 [N, H, W, C]; ``labels``
-    int [N], required when conditional)."""
+    int [N], required when conditional; without them zeros). Either may be a global array split
+    by rows over the processes (:func:`jaxgen.core.sharding.split_rows_over_processes`): it is
+    kept as it is (no host copy), and default labels are split alike."""
     images = data["images"]
     n = int(images.shape[0])
     cfg = validate(config, n)
@@ -531,7 +533,7 @@ def make_trainer(config: GANConfig, data: dict) -> Trainer:
     if labels is None:
         if cfg.conditional:
             raise ConfigError("conditional=True needs labels; give data={'images': ..., 'labels': ...} or set conditional=False.")
-        labels = jnp.zeros((n,), jnp.int32)
+        labels = zeros_rows_like(images)  # split by rows as the images are (several processes)
     spe = cfg.steps_per_epoch(n)
     return Trainer(
         init=lambda key, hp=None: init(key, cfg, hp),

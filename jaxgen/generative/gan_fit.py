@@ -19,12 +19,14 @@ import numpy as np
 
 from jaxgen.core import checkpoint as ckpt
 from jaxgen.core import config as C
+from jaxgen.core import distributed
 from jaxgen.core import fit as F
 from jaxgen.core import plotting
 from jaxgen.core.cli_options import TRUNCATION_HELP, overrides
 from jaxgen.core.errors import ConfigError
 from jaxgen.core.hooks import EveryEpochs, GridRows
 from jaxgen.core.runner import ChunkInfo
+from jaxgen.core.sharding import is_split_over_processes, join_process_rows, split_rows_over_processes
 from jaxgen.generative import gan
 
 GRID = 64  # fixed-noise samples per epoch (8 x 8; conditional / InfoGAN: 10 per label or code)
@@ -100,6 +102,10 @@ def job(config: gan.GANConfig, images: np.ndarray, labels: np.ndarray | None = N
         test_images: np.ndarray | None = None, test_labels: np.ndarray | None = None, run_dir: Path | None = None,
         eval_n: int = 5000, eval_every: int = 1) -> F.Job:
     """The :class:`~jaxgen.core.fit.Job` of one GAN run (see :func:`fit`)."""
+    # several processes: each places only its rows of the training set on its devices (images
+    # and labels alike; the minibatches are the single-process ones, gathered from the owners)
+    images = split_rows_over_processes(images)
+    labels = None if labels is None else split_rows_over_processes(labels)
     data = {"images": images} if labels is None else {"images": images, "labels": labels}
     trainer = gan.make_trainer(config, data)
     evaluator = None
@@ -141,19 +147,34 @@ DATASETS = ("mnist", "skimage", "celeba")
 
 
 def load_data(args):
-    """``(train split, test split or None)`` of ``--dataset`` / ``--data`` (test: MNIST, unless --no-eval)."""
-    if args.dataset == "mnist":
-        from jaxgen.data.mnist import load_mnist
+    """``(train images, train labels, test split or None, source)`` of ``--dataset`` / ``--data``
+    / ``--limit`` (test: MNIST, unless --no-eval).
 
+    Images uint8 ``[N, H, W, C]``, labels int ``[N]``. Several processes (``jax.distributed``;
+    MNIST without ``--limit``): each process reads only its equal share of the training split
+    (:func:`jaxgen.data.mnist.load_process_share`, as the VAE's) and images and labels are
+    global arrays of every process's rows (:func:`jaxgen.core.sharding.join_process_rows`);
+    every process reads the whole split when it does not divide evenly."""
+    if args.dataset == "mnist":
+        from jaxgen.data.mnist import load_mnist, load_process_share
+
+        test = None if args.no_eval else load_mnist("test", "auto", data_dir=args.data_dir)
+        if distributed.is_multiprocess() and not args.limit:
+            share = load_process_share("train", args.data, data_dir=args.data_dir)
+            own = None if share is None else join_process_rows({"images": share.images, "labels": share.labels})
+            if own is not None:
+                return own["images"], own["labels"], test, share.source
         tr = load_mnist("train", args.data, data_dir=args.data_dir)
-        return tr, None if args.no_eval else load_mnist("test", "auto", data_dir=args.data_dir)
+        return tr.images[: args.limit], tr.labels[: args.limit], test, tr.source
     if args.dataset == "skimage":
         from jaxgen.data.images import load_skimage_crops
 
-        return load_skimage_crops(64), None
-    from jaxgen.data.images import load_celeba
+        tr = load_skimage_crops(64)
+    else:
+        from jaxgen.data.images import load_celeba
 
-    return load_celeba("train", args.data_dir, 64, args.limit), None
+        tr = load_celeba("train", args.data_dir, 64, args.limit)
+    return tr.images[: args.limit], tr.labels[: args.limit], None, tr.source
 
 
 #: image shape fields a data set fixes (before the command line's options)
@@ -196,11 +217,9 @@ class GANFamily(F.Family):
         return f"gan-{config.arch}-{config.loss}"
 
     def _images(self, args):
-        train, test = load_data(args)
-        images, labels = train.images, train.labels
-        if args.limit:
-            images, labels = images[: args.limit], labels[: args.limit]
-        print(f"data: {train.source}: {len(images)} images {images.shape[1:]}")
+        images, labels, test, source = load_data(args)
+        own = " (each process its own rows)" if is_split_over_processes(images) else ""
+        print(f"data: {source}: {len(images)} images {tuple(images.shape[1:])}{own}")
         return images, labels, test
 
     def train(self, algo, config, args, run_dir, resume) -> dict:
