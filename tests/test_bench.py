@@ -108,3 +108,16 @@ def test_gpu_suite_covers_the_issue_cases():
     assert [c.arch for _, c in got["vae"]] == ["conv"]
     assert sorted(c.batch_size for _, c in got["gan"]) == [64, 128] and {c.arch for _, c in got["gan"]} == {"dcgan"}
     assert "preset=minatar" in bench.describe({"_preset": "minatar", "_repeats": 1})
+
+
+def test_versions_name_a_package_without_a_version_attribute():
+    """gymnax has no ``__version__``: the installed distribution's version is named instead
+    (benchmark headers crashed on it)."""
+    from importlib import metadata
+
+    from jaxgen.core import timing
+
+    got = timing.versions("gymnax", "jax", "no_such_package_xyz")
+    assert got == (f"gymnax {metadata.version('gymnax')}, jax {metadata.version('jax')}, "
+                   "no_such_package_xyz (not installed)")
+    assert "gymnax 1." in timing.header("gymnax")

@@ -130,14 +130,24 @@ def load_average() -> str:
 
 
 def versions(*names: str) -> str:
-    """``"jax 0.x, torch 2.y"`` for the importable ones among ``names``."""
+    """``"jax 0.x, torch 2.y"`` for the importable ones among ``names`` (the installed
+    distribution's version where the module has no ``__version__``, e.g. gymnax)."""
+    from importlib import metadata
+
     out = []
     for name in names:
         try:
             mod = __import__(name)
-            out.append(f"{name} {mod.__version__}")
         except ImportError:
             out.append(f"{name} (not installed)")
+            continue
+        version = getattr(mod, "__version__", None)
+        if version is None:
+            try:
+                version = metadata.version(name)
+            except metadata.PackageNotFoundError:
+                version = "(version unknown)"
+        out.append(f"{name} {version}")
     return ", ".join(out)
 
 
