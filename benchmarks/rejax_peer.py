@@ -1,5 +1,5 @@
 """jaxgen against rejax (the JAX RL library on the package index) side by side in one run:
-PPO and DQN on CartPole-v1, TD3 on Pendulum-v1 -- 1 seed and 8 seeds vmapped in one compile on
+PPO and DQN on CartPole-v1, TD3 on Pendulum-v1 and MountainCarContinuous-v0 (``td3_mcc``) -- 1 seed and 8 seeds vmapped in one compile on
 both sides, compile time apart, median run time of repeats, env-steps/s and the final policy's
 evaluation return (128 episodes per seed on both sides).
 
@@ -28,6 +28,9 @@ Both sides run the same hyper-parameters (jaxgen's defaults / presets, translate
   critics), gamma 0.99, tau 0.005, exploration noise std 0.2, target noise 0.4 clipped at 1.0
   (jaxgen states these in half-widths of Pendulum's [-2, 2] box: 0.1 / 0.2 / 0.5), policy
   delay 2, learning from 1e3; deterministic evaluation.
+* TD3 on MountainCarContinuous-v0 (``td3_mcc``, jaxgen's ``--preset mountaincar``): as TD3 above but
+  5e4 env steps, exploration noise std 0.5, target noise 0.2 clipped at 0.5 (the box's half-width
+  is 1, so the units agree), the first 1e4 env steps uniform random.
 
 Differences that stay (stated, not hidden): rejax's ``max_grad_norm`` is ``optax.clip``, an
 element-wise clip, where jaxgen clips the global norm; rejax's PPO has no learning-rate
@@ -53,7 +56,7 @@ HERE = Path(__file__).resolve().parent
 VENV = HERE / ".venvs" / "rejax"
 PACKAGES = ["rejax==0.1.3", "gymnax<1"]
 EVAL_EPISODES = 128
-ALGOS = ("ppo", "dqn", "td3")
+ALGOS = ("ppo", "dqn", "td3", "td3_mcc")
 
 # One table of the settings both sides share (env, steps, and what rejax is given).
 REJAX = {
@@ -69,6 +72,13 @@ REJAX = {
                 batch_size=128, num_epochs=1, learning_rate=1e-3, max_grad_norm=float("inf"), gamma=0.99,
                 polyak=0.995, target_update_freq=1, exploration_noise=0.2, target_noise=0.4, target_noise_clip=1.0,
                 policy_delay=2, actor_kwargs={"activation": "relu"}, critic_kwargs={"activation": "relu"}),
+    # jaxgen's ``--preset mountaincar`` (TD3, 50k steps, noise 0.5 of MountainCarContinuous's half-width 1, 10k random
+    # steps first); the same in rejax's absolute units.
+    "td3_mcc": dict(env="MountainCarContinuous-v0", total_timesteps=50_000, num_envs=1, buffer_size=100_000,
+                    fill_buffer=10_000, batch_size=128, num_epochs=1, learning_rate=1e-3, max_grad_norm=float("inf"),
+                    gamma=0.99, polyak=0.995, target_update_freq=1, exploration_noise=0.5, target_noise=0.2,
+                    target_noise_clip=0.5, policy_delay=2, actor_kwargs={"activation": "relu"},
+                    critic_kwargs={"activation": "relu"}),
 }
 
 
@@ -93,7 +103,7 @@ def _jaxgen_train(algo: str):
     if algo == "dqn":
         cfg = dataclasses.replace(dqn.DQNConfig(), hidden=(64, 64))
         return dqn.make_train(cfg), dqn.evaluate, cfg
-    cfg = ddpg.PRESETS["td3"]
+    cfg = ddpg.PRESETS["td3" if algo == "td3" else "mountaincar"]
     return ddpg.make_train(cfg), ddpg.evaluate, cfg
 
 
@@ -125,7 +135,7 @@ def peer(algo: str, seeds: int, repeats: int) -> dict:
 
     conf = dict(REJAX[algo])
     steps = conf["total_timesteps"]
-    cls = {"ppo": rejax.PPO, "dqn": rejax.DQN, "td3": rejax.TD3}[algo]
+    cls = {"ppo": rejax.PPO, "dqn": rejax.DQN, "td3": rejax.TD3, "td3_mcc": rejax.TD3}[algo]
     agent = cls.create(eval_freq=steps, skip_initial_evaluation=True, **conf)
     agent = agent.replace(eval_callback=lambda a, ts, rng: jnp.zeros(()))
     keys = jax.random.split(jax.random.PRNGKey(0), seeds)
