@@ -51,7 +51,6 @@ from pathlib import Path
 import numpy as np
 
 HERE = Path(__file__).resolve().parent
-VENV = HERE / ".venvs" / "agilerl"
 PACKAGES = [["torch==2.13.0"], ["agilerl==2.58.0", "mpe2==1.1.1", "peft"]]  # agilerl imports peft unconditionally
 EVAL_EPISODES = 100
 EPISODE = 25  # mpe2's max_cycles
@@ -259,15 +258,11 @@ def ours(a) -> list[dict]:
 
 
 def ensure_venv() -> Path:
-    py = VENV / "bin" / "python"
-    if not py.exists():
-        subprocess.run([sys.executable, "-m", "venv", str(VENV)], check=True)
-    if subprocess.run([str(py), "-c", "import agilerl, mpe2"], capture_output=True).returncode:
-        t = time.perf_counter()
-        for group in PACKAGES:  # torch first, so that agilerl finds the CPU build
-            subprocess.run([str(py), "-m", "pip", "install", "-q", *group], check=True)
-        print(f"installed {PACKAGES} into {VENV} in {time.perf_counter() - t:.0f} s", flush=True)
-    return py
+    """The peer venv's python (``benchmarks/.venvs/agilerl``), made when absent."""
+    sys.path.insert(0, str(HERE))
+    from _venv import ensure_venv as make
+
+    return make("agilerl", "agilerl, mpe2", *PACKAGES)
 
 
 def table(mine: list[dict], peer_row: dict | None, steps: int) -> str:

@@ -34,21 +34,16 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-VENV = HERE / ".venvs" / "imitation"
 DEMOS = HERE.parent.parent / "shared" / "data" / "expert_rollouts" / "cartpole.npz"
 PACKAGES = ["torch", "imitation", "stable-baselines3"]
 
 
 def ensure_venv() -> Path:
-    py = VENV / "bin" / "python"
-    if not py.exists():
-        subprocess.run([sys.executable, "-m", "venv", str(VENV)], check=True)
-    probe = subprocess.run([str(py), "-c", "import torch, imitation, stable_baselines3"], capture_output=True)
-    if probe.returncode:
-        t = time.perf_counter()
-        subprocess.run([str(py), "-m", "pip", "install", "-q", *PACKAGES], check=True)
-        print(f"installed {', '.join(PACKAGES)} into {VENV} in {time.perf_counter() - t:.0f} s", flush=True)
-    return py
+    """The peer venv's python (``benchmarks/.venvs/imitation``), made when absent."""
+    sys.path.insert(0, str(HERE))
+    from _venv import ensure_venv as make
+
+    return make("imitation", "torch, imitation, stable_baselines3", PACKAGES)
 
 
 def peer(steps: int, seed: int, k: int) -> dict:

@@ -53,7 +53,6 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-VENV = HERE / ".venvs" / "rejax"
 PACKAGES = ["rejax==0.1.3", "gymnax<1"]
 EVAL_EPISODES = 128
 ALGOS = ("ppo", "dqn", "td3", "td3_mcc")
@@ -156,15 +155,11 @@ def peer(algo: str, seeds: int, repeats: int) -> dict:
 
 
 def ensure_venv() -> Path:
-    """The rejax venv's python, made (and rejax installed) when absent."""
-    py = VENV / "bin" / "python"
-    if not py.exists():
-        subprocess.run([sys.executable, "-m", "venv", str(VENV)], check=True)
-    if subprocess.run([str(py), "-c", "import rejax"], capture_output=True).returncode:
-        t = time.perf_counter()
-        subprocess.run([str(py), "-m", "pip", "install", "-q", *PACKAGES], check=True)
-        print(f"installed {', '.join(PACKAGES)} into {VENV} in {time.perf_counter() - t:.0f} s", flush=True)
-    return py
+    """The peer venv's python (``benchmarks/.venvs/rejax``), made when absent."""
+    sys.path.insert(0, str(HERE))
+    from _venv import ensure_venv as make
+
+    return make("rejax", "rejax", PACKAGES)
 
 
 def run_peer(py: Path, algo: str, seeds: int, repeats: int) -> dict | None:
