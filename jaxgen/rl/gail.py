@@ -124,7 +124,10 @@ class GAILConfig:
 # Pendulum-v1: PPO's Pendulum preset (1e6 steps) and 4 D steps per iteration (1 left D near
 # chance: greedy evaluation -330 to -770 on 2 seeds; 4: -230 to -270 on 4 seeds, measured).
 PENDULUM = GAILConfig(ppo=ppo.PENDULUM, disc=DiscConfig(updates=4))
-PRESETS = {"cartpole": GAILConfig(), "pendulum": PENDULUM}
+# Reacher-misc: PPO's Reacher preset as the generator, the expert file kept in the repository
+# (demos.REPO_FILES), D as for Pendulum. TUNING.
+REACHER = GAILConfig(ppo=ppo.REACHER, disc=DiscConfig(updates=4))
+PRESETS = {"cartpole": GAILConfig(), "pendulum": PENDULUM, "reacher": REACHER}
 
 
 class Discriminator(nn.Module):

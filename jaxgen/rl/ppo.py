@@ -140,7 +140,12 @@ MINATAR = PPOConfig(env="Breakout-MinAtar", num_envs=64, rollout_len=128, total_
                     num_minibatches=8, policy=PolicyNetConfig(network="mlp", hidden=(256, 256), activation="relu"),
                     learning_rate=5e-4, anneal_lr=False, gamma=0.999)
 
-PRESETS = {"cartpole": PPOConfig(), "pendulum": PENDULUM, "minatar": MINATAR}
+# Reacher-misc (gymnax's 2-joint reacher: torques in [-1, 1]^2 accelerate the two link angles,
+# reward exp(-|tip - goal|^2) per step, 100 steps, no termination): the Pendulum settings with
+# gamma 0.99 (a reach takes tens of steps at these accelerations). TUNING.
+REACHER = dataclasses.replace(PENDULUM, env="Reacher-misc", gamma=0.99)
+
+PRESETS = {"cartpole": PPOConfig(), "pendulum": PENDULUM, "reacher": REACHER, "minatar": MINATAR}
 
 
 @functools.lru_cache(maxsize=None)
