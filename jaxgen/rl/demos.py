@@ -18,6 +18,10 @@ Files (never pickles: ``np.load(..., allow_pickle=False)``):
 * jaxgen's own (:func:`save`): ``obs``, ``next_obs``, ``action``, ``reward``, ``lengths``,
   ``terminal``, ``env`` and ``expert_return`` (the mean return of the policy that recorded it).
 
+An environment's default file (:func:`shared_file`, used when a config's ``demos`` is empty) is
+the shared one (CartPole-v1, Pendulum-v1) or one kept in the repository (:data:`REPO_FILES`:
+Reacher-misc, recorded with ``jaxgen expert Reacher-misc --preset reacher --trajectories 32``).
+
 :func:`load` reads either (one sentence naming the file and what was expected for a missing,
 unreadable, empty or inconsistent file); :func:`check_env` refuses demonstrations whose
 observation shape or action space is not the environment's; :func:`subsample` keeps ``k``
