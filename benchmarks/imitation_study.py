@@ -2,12 +2,14 @@
 8 seeds each, every (k, seed) of one algorithm in ONE compile (the number of trajectories is a
 traced value: pad/mask over the whole demonstrations file).
 
-    python benchmarks/imitation_study.py                         # CartPole-v1 and Pendulum-v1
+    python benchmarks/imitation_study.py                         # CartPole-v1, Pendulum-v1, Reacher-misc
+    python benchmarks/imitation_study.py --envs Reacher-misc     # expert: the repository's file (demos.REPO_FILES)
     python benchmarks/imitation_study.py --envs CartPole-v1 --seeds 2 --ks 4
 
 Prints, per environment: the random policy's and the expert's return (the expert's: the mean
-over the whole shared file), then one row per k: BC and GAIL evaluation return (mean over seeds
-of 32 greedy episodes each), raw and normalised (random = 0 %, expert = 100 %), and the
+over the whole expert file -- the shared one, or for Reacher-misc the one kept in the
+repository), then one row per k: BC and GAIL evaluation return (mean over seeds of 32 greedy
+episodes each), raw and normalised (random = 0 %, expert = 100 %), and the
 compile / run seconds. Writes ``benchmarks/notes/imitation/<env>/`` : ``study.json``,
 ``table.md``, ``gail_return.png`` (true return against env steps, expert and random levels
 drawn), ``d_scores.png`` (D's mean score on expert vs policy transitions over training) and
@@ -32,12 +34,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _timing import load_average  # noqa: E402
 
 from jaxgen.core import config as C  # noqa: E402
-from jaxgen.rl import bc, demos, gail  # noqa: E402
+from jaxgen.rl import bc, gail  # noqa: E402
 from jaxgen.rl import imitation_fit as IF  # noqa: E402
 
 EVAL_EPISODES = 32
 CONFIGS = {"CartPole-v1": (gail.PRESETS["cartpole"], bc.PRESETS["cartpole"]),
-           "Pendulum-v1": (gail.PRESETS["pendulum"], bc.PRESETS["pendulum"])}
+           "Pendulum-v1": (gail.PRESETS["pendulum"], bc.PRESETS["pendulum"]),
+           "Reacher-misc": (gail.PRESETS["reacher"], bc.PRESETS["reacher"])}
 
 
 def run_vmapped(mod, cfg, ks, seeds: int, greedy_name: str):
@@ -68,7 +71,7 @@ def study(env: str, seeds: int, ks: list, out_dir: Path, total_steps: int | None
     g_cfg, b_cfg = CONFIGS[env]
     if total_steps:
         g_cfg = dataclasses.replace(g_cfg, ppo=dataclasses.replace(g_cfg.ppo, total_steps=total_steps))
-    d = demos.load(demos.shared_file(env), env)
+    d = bc.demonstrations(g_cfg)  # the config's file (empty demos: the env's default expert file)
     expert, rnd = d.mean_return, IF.random_return(env)
     bar = rnd + 0.95 * (expert - rnd)
     load0 = load_average()
@@ -129,7 +132,7 @@ def plots(out, gm, curve, ks, seeds, per_iter, out_dir: Path) -> None:
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--envs", nargs="+", default=list(CONFIGS))
+    ap.add_argument("--envs", nargs="+", default=list(CONFIGS), choices=list(CONFIGS))
     ap.add_argument("--seeds", type=int, default=8)
     ap.add_argument("--ks", type=int, nargs="+", default=[1, 4, 16])
     ap.add_argument("--total-steps", type=int, default=None, help="GAIL's env steps per run (default: the preset's)")

@@ -80,7 +80,8 @@ class BCConfig:
                                   accepts=C.number(words="a number: above 0.5 evaluates greedily (1), else by sampling (0)"))
 
 
-PRESETS = {"cartpole": BCConfig(), "pendulum": BCConfig(env="Pendulum-v1", loss="nll")}
+PRESETS = {"cartpole": BCConfig(), "pendulum": BCConfig(env="Pendulum-v1", loss="nll"),
+           "reacher": BCConfig(env="Reacher-misc", loss="nll")}
 
 
 def loss_kind(config: BCConfig) -> str:
@@ -129,7 +130,7 @@ def validate(config: BCConfig) -> BCConfig:
 
 def check_demos(config) -> D.Demonstrations:
     """The config's demonstrations, with its ``num_trajectories`` checked against the file."""
-    if config.demos == "" and config.env not in D.SHARED_FILES:
+    if config.demos == "" and config.env not in D.expert_envs():
         raise ConfigError(f"demos={config.demos!r} is not accepted for env={config.env!r}, which has no shared expert "
                           f"file; accepted: a demonstrations .npz path (record one with `jaxgen expert {config.env}`).")
     if config.demos and not D.Path(config.demos).is_file():

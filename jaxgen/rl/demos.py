@@ -18,6 +18,10 @@ Files (never pickles: ``np.load(..., allow_pickle=False)``):
 * jaxgen's own (:func:`save`): ``obs``, ``next_obs``, ``action``, ``reward``, ``lengths``,
   ``terminal``, ``env`` and ``expert_return`` (the mean return of the policy that recorded it).
 
+An environment's default file (:func:`shared_file`, used when a config's ``demos`` is empty) is
+the shared one (CartPole-v1, Pendulum-v1) or one kept in the repository (:data:`REPO_FILES`:
+Reacher-misc, recorded with ``jaxgen expert Reacher-misc --preset reacher --trajectories 32``).
+
 :func:`load` reads either (one sentence naming the file and what was expected for a missing,
 unreadable, empty or inconsistent file); :func:`check_env` refuses demonstrations whose
 observation shape or action space is not the environment's; :func:`subsample` keeps ``k``
@@ -45,6 +49,11 @@ from jaxgen.rl import envs
 SHARED_DIR = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "expert_rollouts"
 #: The shared expert file of an environment, by name.
 SHARED_FILES = {"CartPole-v1": "cartpole.npz", "Pendulum-v1": "pendulum.npz"}
+#: The repository's root (expert files recorded with ``jaxgen expert`` are kept under it).
+REPO_DIR = Path(__file__).resolve().parents[2]
+#: Expert files kept in the repository, relative to its root, by environment name (recorded
+#: with ``jaxgen expert ENV --preset ...``; the ``.json`` beside each says how).
+REPO_FILES = {"Reacher-misc": "benchmarks/notes/imitation/Reacher-misc/expert.npz"}
 IMITATION_KEYS = ("obs", "acts", "indices", "terminal")
 JAXGEN_KEYS = ("obs", "next_obs", "action", "reward", "lengths", "terminal")
 
@@ -100,11 +109,20 @@ class Demonstrations(NamedTuple):
 
 # --------------------------------------------------------------------------- files
 
+def expert_envs() -> tuple[str, ...]:
+    """The environments with a default expert file: the shared ones, then the repository's."""
+    return (*SHARED_FILES, *REPO_FILES)
+
+
 def shared_file(env: str) -> Path:
-    """The shared expert file of ``env`` (ConfigError naming the envs that have one)."""
+    """The default expert file of ``env``: the shared one (``../shared/data/expert_rollouts``)
+    or the one kept in the repository (:data:`REPO_FILES`); ConfigError naming the envs that
+    have one."""
+    if env in REPO_FILES:
+        return REPO_DIR / REPO_FILES[env]
     if env not in SHARED_FILES:
         raise ConfigError(f"env={env!r} has no shared expert demonstrations; accepted without demos=PATH: "
-                          f"{', '.join(SHARED_FILES)} (record others with `jaxgen expert ENV`).")
+                          f"{', '.join(expert_envs())} (record others with `jaxgen expert ENV`).")
     return SHARED_DIR / SHARED_FILES[env]
 
 

@@ -72,15 +72,22 @@ GAIL_FAMILY = GAILFamily(per_iteration=_gail_per_iteration, curve_keys=CURVES_GA
 
 # --------------------------------------------------------------------------- jaxgen expert ENV
 
-def expert_config(env: str, total_steps: int | None = None):
-    """The PPO config an expert of ``env`` is trained with: the preset of that env where one
-    exists (CartPole-v1, Pendulum-v1, the MinAtar games), else PPO's defaults (discrete) or the
-    Pendulum settings (continuous) on ``env``."""
+def expert_config(env: str, total_steps: int | None = None, preset: str | None = None):
+    """The PPO config an expert of ``env`` is trained with: the PPO preset named ``preset`` (on
+    ``env``), else the preset whose env is ``env`` where one exists (CartPole-v1, Pendulum-v1,
+    Reacher-misc, Breakout-MinAtar), else the MinAtar preset (the other MinAtar games), PPO's
+    defaults (discrete) or the Pendulum settings (continuous) on ``env``."""
+    from jaxgen.core.errors import ConfigError
     from jaxgen.rl import envs, ppo
 
     spec = envs.spec(env)  # unknown env: one sentence
-    if env == "CartPole-v1":
-        cfg = ppo.PRESETS["cartpole"]
+    own = [c for c in ppo.PRESETS.values() if c.env == env]
+    if preset is not None:
+        if preset not in ppo.PRESETS:
+            raise ConfigError(f"--preset={preset!r} is not a PPO preset; accepted: {', '.join(ppo.PRESETS)}.")
+        cfg = dataclasses.replace(ppo.PRESETS[preset], env=env)
+    elif own:
+        cfg = own[0]
     elif env.endswith("-MinAtar"):
         cfg = dataclasses.replace(ppo.PRESETS["minatar"], env=env)
     else:
@@ -91,11 +98,12 @@ def expert_config(env: str, total_steps: int | None = None):
 
 
 def train_expert(env: str, num_trajectories: int = 16, out=None, *, total_steps: int | None = None, seed: int = 0,
-                 greedy: bool = True) -> dict:
+                 greedy: bool = True, preset: str | None = None) -> dict:
     """Train a PPO expert on ``env`` (one compiled run), record ``num_trajectories`` complete
     episodes of it (greedy actions unless ``greedy`` is False) into a demonstrations npz
     (:func:`jaxgen.rl.demos.save`) at ``out`` (default ``experts/<env>.npz``), and store the
-    expert's mean return in the file and in ``<out>.json`` beside it. Returns that summary."""
+    expert's mean return in the file and in ``<out>.json`` beside it. Returns that summary. The
+    PPO config is :func:`expert_config` of ``env``, ``total_steps`` and ``preset``."""
     import json
     import time
     from pathlib import Path
@@ -109,7 +117,7 @@ def train_expert(env: str, num_trajectories: int = 16, out=None, *, total_steps:
 
     if not (isinstance(num_trajectories, int) and num_trajectories >= 1):
         raise ConfigError(f"--trajectories={num_trajectories!r} is out of range; accepted: a whole number >= 1.")
-    cfg = expert_config(env, total_steps)
+    cfg = expert_config(env, total_steps, preset)
     out = Path(out) if out else Path("experts") / f"{env}.npz"
     t = time.perf_counter()
     state, m = jax.jit(ppo.make_train(cfg))(jax.random.PRNGKey(seed))
@@ -121,7 +129,7 @@ def train_expert(env: str, num_trajectories: int = 16, out=None, *, total_steps:
     summary = {"env": env, "file": str(out), "num_trajectories": num_trajectories, "transitions": d.num_transitions,
                "mean_return": d.mean_return, "std_return": float(np.std(d.returns)),
                "min_return": float(d.returns.min()), "max_return": float(d.returns.max()), "greedy": greedy,
-               "seed": seed, "train_s": round(train_s, 1), "final_train_return": float(np.asarray(m["episode_return"])[-1]),
+               "seed": seed, "preset": preset, "train_s": round(train_s, 1), "final_train_return": float(np.asarray(m["episode_return"])[-1]),
                "ppo": C.to_dict(cfg)}
     out.with_suffix(".json").write_text(json.dumps(summary, indent=2, default=str))
     return summary
@@ -225,7 +233,7 @@ def normalised(x, random: float, expert: float):
 
 def cmd_expert(args) -> int:
     s = train_expert(args.env, args.trajectories, args.out, total_steps=args.total_steps, seed=args.seed,
-                     greedy=not args.sample)
+                     greedy=not args.sample, preset=args.preset)
     print(f"expert on {s['env']}: mean return {s['mean_return']:.1f} (std {s['std_return']:.1f}) over "
           f"{s['num_trajectories']} trajectories, {s['transitions']} transitions; PPO trained in {s['train_s']}s")
     print(f"wrote {s['file']} and {s['file'][:-4]}.json")
@@ -240,5 +248,7 @@ def add_command(sub) -> None:
     e.add_argument("--out", default=None, help="demonstrations .npz (default experts/ENV.npz; the summary beside it as .json)")
     e.add_argument("--total-steps", type=int, default=None, help="PPO env steps (default: the env's preset)")
     e.add_argument("--seed", type=int, default=0)
+    e.add_argument("--preset", default=None, help="PPO preset to train the expert with (default: the env's own, e.g. "
+                                                  "reacher for Reacher-misc, else cartpole / pendulum settings)")
     e.add_argument("--sample", action="store_true", help="record sampled actions instead of greedy ones")
     e.set_defaults(func=cmd_expert)

@@ -140,7 +140,13 @@ MINATAR = PPOConfig(env="Breakout-MinAtar", num_envs=64, rollout_len=128, total_
                     num_minibatches=8, policy=PolicyNetConfig(network="mlp", hidden=(256, 256), activation="relu"),
                     learning_rate=5e-4, anneal_lr=False, gamma=0.999)
 
-PRESETS = {"cartpole": PPOConfig(), "pendulum": PENDULUM, "minatar": MINATAR}
+# Reacher-misc (gymnax's 2-joint reacher: torques in [-1, 1]^2 accelerate the two link angles,
+# reward exp(-|tip - goal|^2) per step, 100 steps, no termination): the Pendulum settings with
+# gamma 0.99 (a reach takes tens of steps at these accelerations) and 2e6 steps. Measured, 2 seeds:
+# greedy return 54.8 / 55.2 (gamma 0.95: 28.7 / 53.6); a uniform random policy: 17.4.
+REACHER = dataclasses.replace(PENDULUM, env="Reacher-misc", gamma=0.99, total_steps=2_000_000)
+
+PRESETS = {"cartpole": PPOConfig(), "pendulum": PENDULUM, "reacher": REACHER, "minatar": MINATAR}
 
 
 @functools.lru_cache(maxsize=None)

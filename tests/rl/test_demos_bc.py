@@ -46,6 +46,25 @@ def test_pendulum_file():
     assert d.obs.shape == (11200, 3) and np.all(np.abs(d.action) <= 2.0)
 
 
+def test_reacher_expert_file_kept_in_the_repository():
+    """Reacher-misc's expert (recorded by `jaxgen expert Reacher-misc --preset reacher`) is the
+    env's default file: 32 complete 100-step trajectories, its json's mean return well above a
+    random policy's (17.4)."""
+    import json
+
+    path = demos.shared_file("Reacher-misc")
+    assert path == demos.REPO_DIR / "benchmarks/notes/imitation/Reacher-misc/expert.npz" and "Reacher-misc" in demos.expert_envs()
+    d = demos.load(path, "Reacher-misc")
+    assert d.num_trajectories == 32 and set(d.lengths.tolist()) == {100} and not d.terminal.any()
+    assert d.obs.shape == d.next_obs.shape == (3200, 8) and d.action.shape == (3200, 2) and np.all(np.abs(d.action) <= 1.0)
+    s = json.loads(path.with_suffix(".json").read_text())
+    assert s["env"] == "Reacher-misc" and s["num_trajectories"] == 32 and s["ppo"]["env"] == "Reacher-misc"
+    assert math.isclose(s["mean_return"], d.mean_return, rel_tol=1e-6) and math.isclose(d.expert_return, d.mean_return, rel_tol=1e-6)
+    assert d.mean_return > 40.0  # random: 17.4
+    cfg = bc.validate(bc.PRESETS["reacher"])  # the preset finds it without demos=PATH
+    assert cfg.env == "Reacher-misc" and bc.loss_kind(cfg) == "nll"
+
+
 def test_subsample_is_reproducible_and_nested():
     d = demos.load(CARTPOLE)
     a, b = demos.subsample(d, 4, seed=3), demos.subsample(d, 4, seed=3)
@@ -240,3 +259,14 @@ def test_jaxgen_expert_records_demonstrations_with_the_mean_return(tmp_path, cap
     assert s["mean_return"] == d.expert_return == d.mean_return and "mean return" in capsys.readouterr().out
     assert main(["expert", "Nope-v0"]) == 2
     one_sentence(capsys.readouterr().err.strip(), "Nope-v0")
+    assert main(["expert", "Probe-TwoActions", "--preset", "nope"]) == 2
+    one_sentence(capsys.readouterr().err.strip(), "--preset='nope'", "reacher")
+
+
+def test_expert_config_uses_the_env_s_own_ppo_preset():
+    from jaxgen.rl.imitation_fit import expert_config
+
+    assert expert_config("Reacher-misc") == ppo.PRESETS["reacher"] and ppo.PRESETS["reacher"].env == "Reacher-misc"
+    assert expert_config("Pendulum-v1") == ppo.PRESETS["pendulum"] and expert_config("CartPole-v1") == ppo.PPOConfig()
+    c = expert_config("MountainCarContinuous-v0", total_steps=2048, preset="reacher")
+    assert c.env == "MountainCarContinuous-v0" and c.total_steps == 2048 and c.gamma == ppo.PRESETS["reacher"].gamma

@@ -91,6 +91,15 @@ def test_bad_demonstrations_for_gail_are_one_sentence():
     one_sentence(str(e.value), "ppo.env='Nope-v0'")
 
 
+def test_reacher_preset_composes_ppo_s_and_reads_the_repository_expert():
+    cfg = gail.validate(gail.PRESETS["reacher"])
+    assert cfg.ppo == dataclasses.replace(ppo.PRESETS["reacher"], total_steps=1_000_000)  # composed, not copied
+    assert cfg.env == "Reacher-misc" and cfg.demos == "" and cfg.disc.updates == 4
+    d = gail.data_of(cfg)
+    assert d["obs"].shape == (3200, 8) and d["action"].shape == (3200, 2) and int(d["ends"][-1]) == 3200
+    assert int(demos.prefix_size(d["ends"], cfg.num_trajectories)) == 400  # 4 trajectories of 100 steps
+
+
 # --------------------------------------------------------------------------- a probe: learn the expert's action
 
 @pytest.fixture(scope="module")
