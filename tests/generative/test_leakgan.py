@@ -192,7 +192,7 @@ def test_cli_train_and_sample_coco(tmp_path, capsys):
     run = tmp_path / "run"
     argv = ["train", "leakgan", "--task", "coco", "--limit", "64", "--seq-len", "8", "--emb-dim", "8",
             "--hidden-dim", "8", "--manager-dim", "8", "--goal-size", "4", "--step-size", "2", "--batch-size", "16",
-            "--pretrain-epochs", "1", "--pretrain-d-updates", "1", "--pretrain-d-per-step", "0", "--rounds", "1",
+            "--pretrain-epochs", "1", "--pretrain-d-updates", "1", "--pretrain-d-per-step", "0", "--rounds", "0",
             "--retrain-steps", "1", "--adv-d-updates", "1", "--n-rollouts", "2", "--d-batch-size", "8",
             "--d-emb-dim", "4", "--d-widths", "1,2", "--d-filters", "2,2", "--eval-n", "16", "--final-n", "16",
             "--eval-every", "1", "--run-dir", str(run), "--no-progress", "--mode", "loop"]
