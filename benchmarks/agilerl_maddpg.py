@@ -36,8 +36,9 @@ preset), AgileRL does not clip; jaxgen draws each agent's minibatch separately (
 AgileRL one minibatch for all agents; AgileRL's critics take the actions into the head (after
 the observation encoder), jaxgen's concatenate them with the observations at the input; AgileRL's 16 envs are stepped in-process in a Python loop
 (cheaper on 2 cores than its subprocess ``AsyncPettingZooVecEnv``; the peer's timing is the
-better for it). Timed: the training loop alone (jaxgen: the second call of the compiled
-``jit(vmap(train))``, compile apart; AgileRL: its loop per seed, seeds one after another).
+better for it). Timed: the training loop alone (jaxgen: one call of the compiled
+``jit(vmap(train))``, ``lower + compile`` timed apart; AgileRL: its loop per seed, seeds one after
+another).
 """
 from __future__ import annotations
 
