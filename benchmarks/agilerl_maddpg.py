@@ -7,7 +7,7 @@ of training and the trained policies' returns measured in ONE convention.
     python benchmarks/agilerl_maddpg.py --skip-peer                   # the jaxgen side only
 
 AgileRL runs in its own virtual environment (``benchmarks/.venvs/agilerl``: CPU ``torch`` 2.13,
-``agilerl`` 2.58, ``mpe2`` 1.1 -- agilerl pins a numpy, gymnasium and jax of its own), made by this
+``agilerl`` 2.58, ``mpe2`` 1.1 -- agilerl brings a numpy, gymnasium and jax of its own), made by this
 script, which then runs itself there with ``--peer`` and reads one JSON line back.
 
 The task: jaxgen trains on jaxmarl's ``MPE_simple_spread_v3``, AgileRL on mpe2's

@@ -4,6 +4,7 @@ iteration -- the per-component table of issue 21 (``benchmarks/notes/profile.md`
 
     python benchmarks/bench_components.py                      # PPO and DQN, 1 and 8 seeds
     python benchmarks/bench_components.py --algos dqn --seeds 8 --repeats 5
+    python benchmarks/bench_components.py --algos maddpg --seeds 1   # simple_spread, the study's config
 
 Every piece runs ``--iters`` times in one ``lax.scan`` whose carry is the state the piece
 changes (or an accumulator fed back into its input), so XLA can neither hoist it out of the
@@ -16,7 +17,8 @@ forward, sampling and the env step, 128 times), ``advantages`` (the critic on th
 observations, GAE), ``learn`` (the 16 minibatch gathers, gradient and Adam steps). DQN pieces
 (one iteration = 10 envs one step, one gradient step at batch 128): act (Q forward, epsilon-greedy)
 + env step + replay add, the replay sample, the gradient + Adam step, the target refresh (Polyak
-select), the episode statistics.
+select), the episode statistics. MADDPG pieces (simple_spread, 16 envs, batch 256, 3 agents):
+acting + stepping the envs, the replay sample, the learning step.
 """
 from __future__ import annotations
 
@@ -32,7 +34,7 @@ sys.path.insert(0, os.path.dirname(__file__))
 import jaxgen  # noqa: E402,F401
 from _timing import header, markdown_table, repeat  # noqa: E402
 from jaxgen.core import optim  # noqa: E402
-from jaxgen.rl import buffers, dqn, envs, ppo  # noqa: E402
+from jaxgen.rl import buffers, dqn, envs, maddpg, ppo  # noqa: E402
 
 
 def _tree_sum(*trees) -> jax.Array:
@@ -43,7 +45,6 @@ def ppo_pieces(iters: int) -> tuple[dict, object]:
     """``{name: fn(state) -> scalar}`` of PPO's pieces, and the init function."""
     cfg = ppo.validate(ppo.PPOConfig())
     key = jax.random.PRNGKey(1)
-    traj0 = {}
 
     def whole(s):
         o = jax.lax.scan(lambda s, _: (ppo.update(s)[0], None), s, None, iters)[0]
@@ -58,7 +59,6 @@ def ppo_pieces(iters: int) -> tuple[dict, object]:
 
     def advantages(s):
         _, traj = ppo.collect(s, key)
-        traj0["t"] = traj
 
         def body(c, _):
             _, adv, target = ppo.advantages(s, traj, traj["reward"] + c * 1e-30)
@@ -125,7 +125,7 @@ def dqn_pieces(iters: int) -> tuple[dict, object]:
         def body(st, i):
             r = jnp.full((cfg.num_envs,), 1.0) * i
             st, m = st.record(r, (i % 7) == 0).report()
-            return st, m["episode_return"] if "episode_return" in m else _tree_sum(m)
+            return st, _tree_sum(m)
         st, r = jax.lax.scan(body, s.stats, jnp.arange(iters))
         return jnp.sum(r) + _tree_sum(st)
 
@@ -134,8 +134,45 @@ def dqn_pieces(iters: int) -> tuple[dict, object]:
         (lambda k: dqn.init(k, cfg)), cfg
 
 
+def maddpg_pieces(iters: int) -> tuple[dict, object]:
+    """MADDPG on simple_spread at the study's config (16 envs, batch 256, one gradient step per
+    agent per iteration, learning from the first step)."""
+    sys.path.insert(0, os.path.dirname(__file__))
+    from maddpg_study import study_config
+
+    cfg = dataclasses.replace(study_config("simple_spread", 200_000, 16, 256, 16, 200_000), learning_starts=0)
+    maddpg.validate(cfg)  # makes the jaxmarl env outside any trace
+    venv = maddpg.build(cfg).spec.vec(cfg.num_envs)
+
+    def whole(s):
+        o = jax.lax.scan(lambda s, _: (maddpg.update(s)[0], None), s, None, iters)[0]
+        return _tree_sum(o.actor, o.critic, o.actor_target, o.critic_target, o.buffer)
+
+    def act_step(s):
+        def body(c, k):
+            es, obs = c
+            es, out = venv.step(k, es, maddpg.act(s, k, obs, 0.1))
+            return (es, out.obs), None
+        return _tree_sum(jax.lax.scan(body, (s.env_state, s.obs), jax.random.split(s.key, iters))[0][1])
+
+    def sample(s):
+        return jax.lax.scan(lambda c, k: (c + maddpg.sample(s, k)["reward"].sum(), None), 0.0,
+                            jax.random.split(s.key, iters))[0]
+
+    def learn(s):
+        batch = jax.tree_util.tree_map(lambda x: x[0], maddpg.sample(s, jax.random.PRNGKey(1)))
+        o = jax.lax.scan(lambda st, _: (maddpg.learn_step(st, batch)[0], None), s.replace(buffer=None), None, iters)[0]
+        return _tree_sum(o.actor, o.critic, o.actor_target, o.critic_target)
+
+    return {"whole iteration": whole, "act + step 16 envs": act_step, "replay sample": sample,
+            "learning step (3 agents' critics, actors, targets)": learn}, (lambda k: maddpg.init(k, cfg)), cfg
+
+
+PIECES = {"ppo": ppo_pieces, "dqn": dqn_pieces, "maddpg": maddpg_pieces}
+
+
 def measure(algo: str, seeds: int, iters: int, repeats: int) -> list:
-    pieces, init, cfg = (ppo_pieces if algo == "ppo" else dqn_pieces)(iters)
+    pieces, init, cfg = PIECES[algo](iters)
     keys = jax.random.split(jax.random.PRNGKey(0), seeds)
     state = jax.jit(jax.vmap(init))(keys)
     rows, whole = [], None
@@ -150,17 +187,18 @@ def measure(algo: str, seeds: int, iters: int, repeats: int) -> list:
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--algos", nargs="+", default=["ppo", "dqn"], choices=["ppo", "dqn"])
+    ap.add_argument("--algos", nargs="+", default=["ppo", "dqn"], choices=list(PIECES))
     ap.add_argument("--seeds", nargs="+", type=int, default=[1, 8])
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--ppo-iters", type=int, default=50)
     ap.add_argument("--dqn-iters", type=int, default=2000)
+    ap.add_argument("--maddpg-iters", type=int, default=200)
     a = ap.parse_args()
     print(header("jax", "jaxlib", "flax", "optax", "gymnax"), flush=True)
     rows = []
     for algo in a.algos:
         for s in a.seeds:
-            rows += measure(algo, s, a.ppo_iters if algo == "ppo" else a.dqn_iters, a.repeats)
+            rows += measure(algo, s, {"ppo": a.ppo_iters, "dqn": a.dqn_iters, "maddpg": a.maddpg_iters}[algo], a.repeats)
     print(markdown_table(["algo", "seeds", "piece", "ms / iteration (median)", "share of the whole"], rows))
 
 

@@ -3,7 +3,9 @@ env counts (compile apart, median of repeats), against a uniform random-policy r
 vector env (the ceiling: stepping alone).
 
     python benchmarks/bench_maddpg.py --seeds 1 8 --envs 16 64 --total-steps 32000
-    python benchmarks/bench_maddpg.py --components        # ms per iteration of each compiled piece (16 envs)
+
+Per piece of one iteration (acting + env step, replay sample, learning step):
+``python benchmarks/bench_components.py --algos maddpg --seeds 1``.
 
 The training config is the study's (batch 256, one gradient step per agent every 16 env steps);
 ``update_every`` is raised to the env count where that is larger (one gradient step per iteration).
@@ -40,57 +42,13 @@ def random_rollout(n_envs: int, steps: int):
     return jax.jit(run)
 
 
-def components(iters: int = 200, repeats: int = 3) -> None:
-    """Milliseconds per iteration of each piece of one MADDPG iteration, compiled alone (the study's
-    config, 16 envs, batch 256): the whole ``update``, acting + stepping the envs, the replay sample,
-    the learning step. Every timed program returns a sum over the state it changes, so XLA cannot
-    drop the work."""
-    from maddpg_study import study_config
-
-    cfg = dataclasses.replace(study_config("simple_spread", 200_000, 16, 256, 16, 200_000), learning_starts=0)
-    maddpg.validate(cfg)
-    st = jax.jit(lambda k: maddpg.init(k, cfg))(jax.random.PRNGKey(0))
-    leaves_sum = lambda *trees: sum(x.sum() for x in jax.tree_util.tree_leaves(trees))
-    venv = maddpg.build(cfg).spec.vec(cfg.num_envs)
-    batch = jax.tree_util.tree_map(lambda x: x[0], maddpg.sample(st, jax.random.PRNGKey(1)))
-
-    def whole(s):
-        o = jax.lax.scan(lambda s, _: (maddpg.update(s)[0], None), s, None, iters)[0]
-        return leaves_sum(o.actor, o.critic, o.actor_target, o.critic_target, o.buffer)
-
-    def env(s):
-        def body(c, k):
-            es, obs = c
-            es, out = venv.step(k, es, maddpg.act(s, k, obs, 0.1))
-            return (es, out.obs), None
-        return jax.lax.scan(body, (s.env_state, s.obs), jax.random.split(s.key, iters))[0][1].sum()
-
-    def sample(s):
-        return jax.lax.scan(lambda c, k: (c + maddpg.sample(s, k)["reward"].sum(), None), 0.0,
-                            jax.random.split(s.key, iters))[0]
-
-    def learn(s):
-        o = jax.lax.scan(lambda s, _: (maddpg.learn_step(s, batch)[0], None), s.replace(buffer=None), None, iters)[0]
-        return leaves_sum(o.actor, o.critic, o.actor_target, o.critic_target)
-
-    print("| piece (16 envs, batch 256, 3 agents) | ms / iteration (median) |\n|---|---|")
-    for name, f in (("whole iteration (update)", whole), ("act + step 16 envs", env), ("replay sample", sample),
-                    ("learning step (critics, actors, targets)", learn)):
-        c = jax.jit(f).lower(st).compile()
-        t = repeat(lambda: jax.block_until_ready(c(st)), repeats)
-        print(f"| {name} | {t.median / iters * 1e3:.3f} |", flush=True)
-
-
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("--seeds", type=int, nargs="+", default=[1, 8])
     p.add_argument("--envs", type=int, nargs="+", default=[16, 64])
     p.add_argument("--total-steps", type=int, default=32_000)
     p.add_argument("--repeats", type=int, default=3)
-    p.add_argument("--components", action="store_true", help="only the per-piece timing of one iteration")
     a = p.parse_args()
-    if a.components:
-        return components(repeats=a.repeats)
     print(f"load average at the start: {os.getloadavg()}")
     print("| what | seeds | envs | env steps / seed | compile s | run s (median) | env-steps/s |")
     print("|---|---|---|---|---|---|---|")
