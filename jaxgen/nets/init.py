@@ -27,8 +27,8 @@ layer, or one device it returns)::
 
 It is what made a PPO CartPole sweep over 2 CPU devices never return (the vmapped init of
 the actor-critic, 6 orthogonal layers), and very likely the "3-run wide-MLP init" hang that
-``--xla_cpu_enable_concurrency_optimized_scheduler=false`` (set by ``import jaxgen``) only made
-rarer. ``--xla_cpu_multi_thread_eigen=false`` does not help. The same class of bug (a thunk
+``--xla_cpu_enable_concurrency_optimized_scheduler=false`` (once set by ``import jaxgen``; no longer,
+since this fix) only made rarer. ``--xla_cpu_multi_thread_eigen=false`` does not help. The same class of bug (a thunk
 re-entering the pool it runs on) is reported for XLA:CPU's FFT (PyAutoLabs/PyAutoFit#1530);
 jax-ml/jax#39292 / #39383 describe ``ParallelBatchMap`` dispatching batched LAPACK calls over
 the XLA pool. With the QRs in a ``lax.map`` each call has a batch of 1 and runs inline.

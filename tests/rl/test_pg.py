@@ -233,7 +233,8 @@ def test_sweep_cli_trains_ppo_seeds_and_learning_rates_in_one_compile(tmp_path, 
 
 def test_a_sweep_initialises_three_runs_of_wide_mlps_without_hanging():
     # jax.jit(jax.vmap(init)) of >= 3 PPO nets with two 256-wide layers never returns under
-    # XLA:CPU's concurrency-optimised scheduler (jax 0.10.2); `import jaxgen` turns it off. In a
+    # XLA:CPU (jax 0.10.2) through a batched LAPACK QR; jaxgen.nets.init.orthogonal unbatches it, so
+    # it returns under the default (concurrency-optimised) scheduler, which jaxgen leaves on. In a
     # subprocess, so a regression fails with a timeout instead of hanging the suite.
     import subprocess
     import sys
