@@ -18,12 +18,12 @@
 #    memory there, so both fit).
 # Sized for under 8 minutes on one GPU (most of it compiling). Put the tables in
 # benchmarks/RESULTS.md with the date, the device and the command. Time limits (seconds):
-# JAXGEN_GPU_SUITE_LIMITS="ppo rest vae gan", default "200 130 60 60".
+# JAXGEN_GPU_SUITE_LIMITS="ppo rest vae gan", default "230 120 60 60".
 set -uo pipefail
 OUT="${1:-benchmarks/results/gpu}"
 mkdir -p "$OUT"
 PY="${PYTHON:-python}"
-read -r T_PPO T_REST T_VAE T_GAN <<< "${JAXGEN_GPU_SUITE_LIMITS:-200 130 60 60}"
+read -r T_PPO T_REST T_VAE T_GAN <<< "${JAXGEN_GPU_SUITE_LIMITS:-230 120 60 60}"
 export PYTHONUNBUFFERED=1
 
 section() {  # section NAME LIMIT_S LOGFILE COMMAND...: runs COMMAND, its output teed to LOGFILE

@@ -182,8 +182,8 @@ register(Algorithm("ppo", "jaxgen.rl.ppo", "jaxgen.rl.ppo:PPOConfig", "jaxgen.rl
                    "PPO (clipped) on a discrete or continuous gymnax environment", presets="jaxgen.rl.ppo:PRESETS",
                    default_preset="cartpole", example="jaxgen train ppo --env CartPole-v1 --threshold 475",
                    bench={"quick": [{"total_steps": 50_000}], "full": [{}],
-                          "gpu": [{"_seeds": (1, 64)}, {"_seeds": (2048,), "_repeats": 1},
-                                  {"_preset": "minatar", "_repeats": 1}]}))
+                          "gpu": [{"_seeds": (1, 64)}, {"_preset": "minatar", "_repeats": 1},
+                                  {"_seeds": (2048,), "_repeats": 1}]}))
 
 register(Algorithm("reinforce", "jaxgen.rl.reinforce", "jaxgen.rl.reinforce:ReinforceConfig",
                    "jaxgen.rl.fit:REINFORCE_FAMILY", "REINFORCE with Monte Carlo returns",
