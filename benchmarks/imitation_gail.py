@@ -38,7 +38,9 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-DEMOS = HERE.parent.parent / "shared" / "data" / "expert_rollouts" / "cartpole.npz"
+DATA = HERE.parent.parent / "shared" / "data" / "expert_rollouts"
+FILES = {"CartPole-v1": "cartpole.npz", "Pendulum-v1": "pendulum.npz"}
+PRESETS = {"CartPole-v1": "cartpole", "Pendulum-v1": "pendulum"}
 PACKAGES = ["torch", "imitation", "stable-baselines3"]
 
 
@@ -50,7 +52,30 @@ def ensure_venv() -> Path:
     return make("imitation", "torch, imitation, stable_baselines3", PACKAGES)
 
 
-def peer(steps: int, seed: int, k: int, lr: float) -> dict:
+def config(env: str, steps: int, k: int, lr: float | None):
+    """jaxgen's GAIL config of ``env``: its preset, ``steps`` env steps, ``k`` trajectories, PPO's lr
+    (None: the preset's)."""
+    import dataclasses
+
+    from jaxgen.rl import gail
+
+    cfg = gail.PRESETS[PRESETS[env]]
+    ppo = dataclasses.replace(cfg.ppo, total_steps=steps, **({} if lr is None else {"learning_rate": lr}))
+    return dataclasses.replace(cfg, ppo=ppo, demos=str(DATA / FILES[env]), num_trajectories=float(k))
+
+
+def peer_settings(cfg) -> dict:
+    """The peer's settings, read off jaxgen's config (so both sides run the same numbers)."""
+    p, d = cfg.ppo, cfg.disc
+    return {"env": p.env, "n_envs": p.num_envs, "n_steps": p.rollout_len, "batch_size": p.batch_size // p.num_minibatches,
+            "n_epochs": p.update_epochs, "learning_rate": p.learning_rate, "gamma": p.gamma, "gae_lambda": p.gae_lambda,
+            "clip_range": p.clip_eps, "ent_coef": p.ent_coef, "vf_coef": p.vf_coef, "max_grad_norm": p.max_grad_norm,
+            "hidden": list(p.policy.hidden), "activation": p.policy.activation, "norm_obs": p.normalize_obs,
+            "d_hidden": list(d.hidden), "d_updates": d.updates, "d_batch": d.batch_size, "d_lr": d.learning_rate,
+            "replay": p.batch_size}
+
+
+def peer(settings: dict, steps: int, seed: int, k: int) -> dict:
     import numpy as np
     import torch
     from imitation.algorithms.adversarial.gail import GAIL
@@ -60,36 +85,42 @@ def peer(steps: int, seed: int, k: int, lr: float) -> dict:
     from imitation.util.util import make_vec_env
     from stable_baselines3 import PPO
     from stable_baselines3.common.evaluation import evaluate_policy
+    from stable_baselines3.common.vec_env import VecNormalize
     from stable_baselines3.ppo import MlpPolicy
 
+    c = settings
     torch.set_num_threads(1)
-    z = np.load(DEMOS, allow_pickle=False)
+    z = np.load(DATA / FILES[c["env"]], allow_pickle=False)
     acts = np.split(z["acts"], z["indices"])
     ends = np.concatenate([z["indices"], [len(z["acts"])]]) + np.arange(1, len(acts) + 1)
     obs = np.split(z["obs"], ends[:-1])
     order = np.random.default_rng(0).permutation(len(acts))[:k]
-    trajs = [Trajectory(obs=obs[i], acts=acts[i], infos=None, terminal=True) for i in order]
-    venv = make_vec_env("CartPole-v1", rng=np.random.default_rng(seed), n_envs=4,
+    trajs = [Trajectory(obs=obs[i], acts=acts[i], infos=None, terminal=bool(z["terminal"][i])) for i in order]
+    venv = make_vec_env(c["env"], rng=np.random.default_rng(seed), n_envs=c["n_envs"],
                         post_wrappers=[lambda env, _: RolloutInfoWrapper(env)])
-    learner = PPO(env=venv, policy=MlpPolicy, n_steps=128, batch_size=128, n_epochs=4, learning_rate=lr,
-                  gamma=0.99, gae_lambda=0.95, clip_range=0.2, ent_coef=0.01, vf_coef=0.5, max_grad_norm=0.5, seed=seed,
-                  policy_kwargs=dict(net_arch=dict(pi=[64, 64], vf=[64, 64])), device="cpu")
-    reward_net = BasicRewardNet(venv.observation_space, venv.action_space, hid_sizes=(64,), use_next_state=False,
-                                use_done=False)
-    trainer = GAIL(demonstrations=trajs, demo_batch_size=256, gen_replay_buffer_capacity=512, n_disc_updates_per_round=1,
-                   venv=venv, gen_algo=learner, reward_net=reward_net, allow_variable_horizon=True,
-                   disc_opt_kwargs={"lr": 3e-4})
+    if c["norm_obs"]:  # jaxgen's normalize_obs; the reward is normalised by imitation's reward net
+        venv = VecNormalize(venv, norm_obs=True, norm_reward=False)
+    act = {"tanh": torch.nn.Tanh, "relu": torch.nn.ReLU}[c["activation"]]
+    learner = PPO(env=venv, policy=MlpPolicy, n_steps=c["n_steps"], batch_size=c["batch_size"], n_epochs=c["n_epochs"],
+                  learning_rate=c["learning_rate"], gamma=c["gamma"], gae_lambda=c["gae_lambda"], clip_range=c["clip_range"],
+                  ent_coef=c["ent_coef"], vf_coef=c["vf_coef"], max_grad_norm=c["max_grad_norm"], seed=seed,
+                  policy_kwargs=dict(net_arch=dict(pi=c["hidden"], vf=c["hidden"]), activation_fn=act), device="cpu")
+    reward_net = BasicRewardNet(venv.observation_space, venv.action_space, hid_sizes=tuple(c["d_hidden"]),
+                                use_next_state=False, use_done=False)
+    trainer = GAIL(demonstrations=trajs, demo_batch_size=c["d_batch"], gen_replay_buffer_capacity=c["replay"],
+                   n_disc_updates_per_round=c["d_updates"], venv=venv, gen_algo=learner, reward_net=reward_net,
+                   allow_variable_horizon=True, disc_opt_kwargs={"lr": c["d_lr"]})
     t = time.perf_counter()
     trainer.train(steps)
     run_s = time.perf_counter() - t
+    if c["norm_obs"]:
+        venv.training = False  # evaluate with the statistics frozen
     mean, std = evaluate_policy(learner, venv, n_eval_episodes=32, deterministic=True)
     return {"run_s": run_s, "eval_return": float(mean), "eval_std": float(std), "env_steps": steps,
             "versions": {m.__name__: m.__version__ for m in (torch, np)}}
 
 
-def ours(steps: int, seeds: int, k: int, lr: float) -> dict:
-    import dataclasses
-
+def ours(cfg, seeds: int) -> dict:
     import jax
     import jax.numpy as jnp
     import numpy as np
@@ -97,8 +128,6 @@ def ours(steps: int, seeds: int, k: int, lr: float) -> dict:
     from jaxgen.core import config as C
     from jaxgen.rl import gail
 
-    cfg = dataclasses.replace(gail.GAILConfig(demos=str(DEMOS), num_trajectories=float(k)),
-                              ppo=dataclasses.replace(gail.CARTPOLE_PPO, total_steps=steps, learning_rate=lr))
     hp = {n: jnp.full((seeds,), v) for n, v in C.hparams(cfg).items()}
     hp["ppo.eval_greedy"] = jnp.ones((seeds,))
     keys = jax.random.split(jax.random.PRNGKey(0), seeds)
@@ -118,30 +147,38 @@ def ours(steps: int, seeds: int, k: int, lr: float) -> dict:
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--steps", type=int, default=100_000, help="env steps of each side (jaxgen's GAIL default: 1e5)")
-    ap.add_argument("--lr", type=float, default=1e-3, help="PPO's Adam learning rate on both sides (jaxgen's default 1e-3)")
-    ap.add_argument("--peer-seeds", type=int, default=1, help="peer runs (seeds 0, 1, ...), one after another")
+    ap.add_argument("--env", default="CartPole-v1", choices=list(FILES))
+    ap.add_argument("--steps", type=int, default=None, help="env steps of each side (default: jaxgen's preset's: "
+                                                          "CartPole 1e5, Pendulum 1e6)")
+    ap.add_argument("--lr", type=float, default=None, help="PPO's Adam learning rate on both sides (default: the "
+                                                         "preset's: CartPole 1e-3, Pendulum 3e-4)")
     ap.add_argument("--trajectories", type=int, default=4)
-    ap.add_argument("--peer", action="store_true", help="(internal) run the imitation side here and print JSON")
+    ap.add_argument("--peer-seeds", type=int, default=1, help="peer runs (seeds 0, 1, ...), one after another")
+    ap.add_argument("--peer", default=None, help="(internal) run the imitation side here with these JSON settings")
     ap.add_argument("--peer-seed", type=int, default=0)
     ap.add_argument("--skip-peer", action="store_true")
     a = ap.parse_args(argv)
     if a.peer:
-        print(json.dumps(peer(a.steps, a.peer_seed, a.trajectories, a.lr)))
+        print(json.dumps(peer(json.loads(a.peer), a.steps, a.peer_seed, a.trajectories)))
         return
     sys.path.insert(0, str(HERE))
     from _timing import load_average
 
-    print(f"load before: {load_average()}", flush=True)
-    one, eight = ours(a.steps, 1, a.trajectories, a.lr), ours(a.steps, 8, a.trajectories, a.lr)
+    from jaxgen.rl import gail
+
+    steps = a.steps or gail.PRESETS[PRESETS[a.env]].ppo.total_steps
+    cfg = config(a.env, steps, a.trajectories, a.lr)
+    settings = peer_settings(cfg)
+    print(f"load before: {load_average()}\nsettings (both sides): {json.dumps(settings)}", flush=True)
+    one, eight = ours(cfg, 1), ours(cfg, 8)
     print(f"jaxgen 1 seed: {json.dumps(one)}\njaxgen 8 seeds: {json.dumps(eight)}", flush=True)
     if a.skip_peer:
         return
     py = ensure_venv()
     runs = []
     for seed in range(a.peer_seeds):
-        r = subprocess.run([str(py), __file__, "--peer", "--steps", str(a.steps), "--trajectories", str(a.trajectories),
-                            "--lr", str(a.lr), "--peer-seed", str(seed)], capture_output=True, text=True)
+        r = subprocess.run([str(py), __file__, "--peer", json.dumps(settings), "--steps", str(steps),
+                            "--trajectories", str(a.trajectories), "--peer-seed", str(seed)], capture_output=True, text=True)
         if r.returncode:
             print("imitation side failed:\n" + r.stderr[-3000:])
             return
@@ -150,7 +187,7 @@ def main(argv=None):
     run_s = sum(p["run_s"] for p in runs) / len(runs)
     ret = sum(p["eval_return"] for p in runs) / len(runs)
     print(f"load after: {load_average()}")
-    print(f"{a.steps} env steps per run, {a.trajectories} trajectories, PPO lr {a.lr:g}")
+    print(f"{a.env}: {steps} env steps per run, {a.trajectories} trajectories, PPO lr {cfg.ppo.learning_rate:g}")
     print("| side | seeds | compile s | run s (per run) | greedy eval return (mean) | speed-up (run) |\n|---|---|---|---|---|---|")
     print(f"| imitation GAIL (torch, SB3) | {len(runs)} run(s), one after another | - | {run_s:.1f} | {ret:.1f} | 1x |")
     for o in (one, eight):
