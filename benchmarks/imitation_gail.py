@@ -85,7 +85,6 @@ def peer(settings: dict, steps: int, seed: int, k: int) -> dict:
     from imitation.util.util import make_vec_env
     from stable_baselines3 import PPO
     from stable_baselines3.common.evaluation import evaluate_policy
-    from stable_baselines3.common.vec_env import VecNormalize
     from stable_baselines3.ppo import MlpPolicy
 
     c = settings
@@ -98,8 +97,10 @@ def peer(settings: dict, steps: int, seed: int, k: int) -> dict:
     trajs = [Trajectory(obs=obs[i], acts=acts[i], infos=None, terminal=bool(z["terminal"][i])) for i in order]
     venv = make_vec_env(c["env"], rng=np.random.default_rng(seed), n_envs=c["n_envs"],
                         post_wrappers=[lambda env, _: RolloutInfoWrapper(env)])
-    if c["norm_obs"]:  # jaxgen's normalize_obs; the reward is normalised by imitation's reward net
-        venv = VecNormalize(venv, norm_obs=True, norm_reward=False)
+    # jaxgen's normalize_obs has no wrapper here: imitation's reward net standardises its own inputs
+    # (BasicRewardNet's default RunningNorm) and the policy sees raw observations. SB3's VecNormalize
+    # would hand D normalised policy observations beside raw expert ones (measured: the peer then
+    # stayed at a random policy's return on Pendulum, -1212 after 1e6 steps).
     act = {"tanh": torch.nn.Tanh, "relu": torch.nn.ReLU}[c["activation"]]
     learner = PPO(env=venv, policy=MlpPolicy, n_steps=c["n_steps"], batch_size=c["batch_size"], n_epochs=c["n_epochs"],
                   learning_rate=c["learning_rate"], gamma=c["gamma"], gae_lambda=c["gae_lambda"], clip_range=c["clip_range"],
@@ -113,8 +114,6 @@ def peer(settings: dict, steps: int, seed: int, k: int) -> dict:
     t = time.perf_counter()
     trainer.train(steps)
     run_s = time.perf_counter() - t
-    if c["norm_obs"]:
-        venv.training = False  # evaluate with the statistics frozen
     mean, std = evaluate_policy(learner, venv, n_eval_episodes=32, deterministic=True)
     return {"run_s": run_s, "eval_return": float(mean), "eval_std": float(std), "env_steps": steps,
             "versions": {m.__name__: m.__version__ for m in (torch, np)}}
