@@ -53,7 +53,7 @@ def parse():
     p.add_argument("--eval-every", type=int, default=5)
     p.add_argument("--eval-n", type=int, default=2000)
     p.add_argument("--final-n", type=int, default=10000)
-    p.add_argument("--out", default="benchmarks/notes/seqgan/oracle.json")
+    p.add_argument("--out", default="benchmarks/notes/seqgan/oracle.json", help="the JSON file, or a folder to write oracle.json in")
     p.add_argument("--no-mle-arm", action="store_true",
                    help="skip the MLE arm's continued epochs (its plateau, ~9.05, is known): the SeqGAN arm alone")
     return p.parse_args()
@@ -69,6 +69,8 @@ def main():
     print("load average at start:", _timing.load_average())
     print("config:", {k: v for k, v in C.to_dict(cfg).items()})
     out = Path(a.out)
+    if out.is_dir() or not out.suffix:  # a folder: the JSON (and curves.png) go inside it
+        out = out / "oracle.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     oracle = D.load_oracle()
     t0 = time.perf_counter()
@@ -176,11 +178,14 @@ def main():
               "final_mean": {k: float(np.mean(v)) for k, v in fin.items()}, "timings": timings,
               "seqgan_wall_s": seqgan_time, "speed": speed, "curves": curves, "rounds": rounds_log,
               "load_average_end": _timing.load_average(), "machine": _timing.header()}
-    out.write_text(json.dumps(result, indent=1))
-    print()
+    print()  # the figures first: an unwritable --out must not lose an hour's result
     print(_timing.text_table(["arm", "G epochs", "NLL-oracle (10k) mean", "per seed"],
                              [[k, cfg.pretrain_g_epochs + cfg.rounds, np.mean(v), ", ".join(f"{x:.3f}" for x in v)]
-                              for k, v in fin.items()]))
+                              for k, v in fin.items()]), flush=True)
+    try:
+        out.write_text(json.dumps(result, indent=1))
+    except OSError as e:
+        print(f"--out={str(out)!r} cannot be written ({e.strerror}); the result above is not saved.")
     print("published: MLE 9.04, SeqGAN 8.74, the oracle's own samples 5.75")
     print(_timing.text_table(["phase", "steps", "run s", "ms/step", "compile s"],
                              [[k, v["steps"], v["run_s"], v["s_per_step"] * 1e3, v["compile_s"]] for k, v in timings.items()]))

@@ -1,15 +1,17 @@
-"""GAIL's sample efficiency on CartPole-v1 (4 trajectories): static variants of the generator
+"""GAIL's sample efficiency (CartPole-v1 or Pendulum-v1, 4 trajectories): static variants of the generator
 x a traced grid of PPO learning rates x 8 seeds, each variant ONE compiled program; greedy
 evaluation (32 episodes per seed) at the end. How GAIL's CartPole default was chosen
 (``jaxgen.rl.gail.CARTPOLE_PPO``).
 
-    python benchmarks/gail_cartpole_sweep.py 150000 base,scale,du4,const 2.5e-4,1e-3
-    python benchmarks/gail_cartpole_sweep.py 60000 scale 2.5e-4,1e-3,2.5e-3
+    python benchmarks/gail_sweep.py 150000 base,scale,du4,const 2.5e-4,1e-3
+    python benchmarks/gail_sweep.py 60000 scale 2.5e-4,1e-3,2.5e-3
+    python benchmarks/gail_sweep.py 1000000 preset 3e-4,1e-3 --env Pendulum-v1
 
-Variants (``+`` joins them): ``base`` = PPO's CartPole settings without reward scaling (GAIL's
-default before 2026-12-04); ``scale`` = ``ppo.scale_rewards`` (reward / running std of its
+Variants (``+`` joins them), on GAIL's preset of the env (on CartPole: on PPO's plain CartPole
+settings, GAIL's CartPole default before 2026-12-04, unless ``preset`` is named): ``preset`` /
+``base`` = that starting point as it is; ``scale`` = ``ppo.scale_rewards`` (reward / running std of its
 discounted return); ``const`` = no learning-rate annealing; ``duN`` = N D updates per iteration;
-``logit`` = the log D - log(1 - D) reward.
+``logit`` = the log D - log(1 - D) reward; ``gp`` = D's gradient penalty.
 """
 from __future__ import annotations
 
@@ -26,13 +28,21 @@ from jaxgen.core import config as C
 from jaxgen.rl import gail
 from jaxgen.rl.ppo import PPOConfig
 
-DEMOS = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "expert_rollouts" / "cartpole.npz"
+DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "expert_rollouts"
+FILES = {"CartPole-v1": "cartpole.npz", "Pendulum-v1": "pendulum.npz"}
+PRESETS = {"CartPole-v1": "cartpole", "Pendulum-v1": "pendulum"}
 
 
-def variant(name: str, steps: int, k: int) -> gail.GAILConfig:
-    p, d, extra = PPOConfig(total_steps=steps), gail.DiscConfig(), {}
-    for part in name.split("+"):
-        if part == "base":
+def variant(name: str, steps: int, k: int, env: str = "CartPole-v1") -> gail.GAILConfig:
+    preset = gail.PRESETS[PRESETS[env]]
+    parts = name.split("+")
+    if env == "CartPole-v1" and "preset" not in parts:  # the recorded CartPole sweep's starting point
+        p, d = PPOConfig(total_steps=steps), gail.DiscConfig()
+    else:
+        p, d = dataclasses.replace(preset.ppo, total_steps=steps), preset.disc
+    extra = {}
+    for part in parts:
+        if part in ("preset", "base"):
             pass
         elif part == "scale":
             p = dataclasses.replace(p, scale_rewards=True)
@@ -42,9 +52,11 @@ def variant(name: str, steps: int, k: int) -> gail.GAILConfig:
             d = dataclasses.replace(d, updates=int(part[2:]))
         elif part == "logit":
             extra["reward"] = "logit"
+        elif part == "gp":
+            d = dataclasses.replace(d, gradient_penalty=True)
         else:
-            raise SystemExit(f"variant part {part!r} is not known; accepted: base, scale, const, duN, logit.")
-    return gail.GAILConfig(ppo=p, disc=d, demos=str(DEMOS), num_trajectories=float(k), **extra)
+            raise SystemExit(f"variant part {part!r} is not known; accepted: preset, base, scale, const, duN, logit, gp.")
+    return dataclasses.replace(preset, ppo=p, disc=d, demos=str(DATA / FILES[env]), num_trajectories=float(k), **extra)
 
 
 def main(argv=None):
@@ -54,10 +66,11 @@ def main(argv=None):
     ap.add_argument("lrs", nargs="?", default="2.5e-4")
     ap.add_argument("--seeds", type=int, default=8)
     ap.add_argument("--trajectories", type=int, default=4)
+    ap.add_argument("--env", default="CartPole-v1", choices=list(FILES))
     a = ap.parse_args(argv)
     lrs = [float(x) for x in a.lrs.split(",")]
     for name in a.variants.split(","):
-        cfg = variant(name, a.steps, a.trajectories)
+        cfg = variant(name, a.steps, a.trajectories, a.env)
         n = a.seeds * len(lrs)
         hp = {k: jnp.full((n,), v) for k, v in C.hparams(cfg).items()}
         hp["ppo.eval_greedy"] = jnp.ones((n,))
