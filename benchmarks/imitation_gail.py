@@ -125,12 +125,13 @@ def ours(cfg, seeds: int) -> dict:
     import numpy as np
 
     from jaxgen.core import config as C
+    from jaxgen.core.sweep import vmap_runs
     from jaxgen.rl import gail
 
     hp = {n: jnp.full((seeds,), v) for n, v in C.hparams(cfg).items()}
     hp["ppo.eval_greedy"] = jnp.ones((seeds,))
     keys = jax.random.split(jax.random.PRNGKey(0), seeds)
-    train = jax.jit(jax.vmap(gail.make_train(cfg)))
+    train = jax.jit(vmap_runs(gail.make_train(cfg), seeds))  # one seed: unbatched
     t = time.perf_counter()
     compiled = train.lower(keys, hp).compile()
     compile_s = time.perf_counter() - t

@@ -76,6 +76,24 @@ def grid_runs(config, seeds: Sequence[int], grid: Mapping[str, Sequence[float]])
     return keys, hp, axes
 
 
+def vmap_runs(fn, num_runs: int, in_axes=0):
+    """``jax.vmap(fn, in_axes)`` over ``num_runs`` runs (the leading axis of the mapped
+    arguments and of every output). For one run, ``fn`` itself between a squeeze and an
+    expand of that axis, the same shapes in and out: on XLA:CPU a batch of one takes the
+    batched kernels' slower paths (measured, 2-core CPU, one seed: GAIL Pendulum 19 %, PPO
+    Pendulum 12 %, PPO CartPole 5 % slower than unbatched; benchmarks/RESULTS.md).
+    ``in_axes``: 0 or None per positional argument (or one for all)."""
+    if num_runs != 1:
+        return jax.vmap(fn, in_axes=in_axes)
+
+    def one(*args):
+        axes = in_axes if isinstance(in_axes, (tuple, list)) else (in_axes,) * len(args)
+        args = [a if ax is None else jax.tree_util.tree_map(lambda x: x[0], a) for a, ax in zip(args, axes)]
+        return jax.tree_util.tree_map(lambda x: x[None], fn(*args))
+
+    return one
+
+
 def vmap_trainer(trainer: Trainer, keys: np.ndarray, hp: dict, mesh=None) -> Trainer:
     """A Trainer whose state holds R runs (leading axis), sharded over ``mesh``'s ``batch``.
 
@@ -89,12 +107,12 @@ def vmap_trainer(trainer: Trainer, keys: np.ndarray, hp: dict, mesh=None) -> Tra
               f"repeat the first ones and are dropped from the results).", file=sys.stderr)
     keys = np.concatenate([keys, keys[:pad]]) if pad else keys
     hp = {k: np.concatenate([v, v[:pad]]) if pad else v for k, v in hp.items()}
-    vinit = jax.vmap(trainer.init)
+    vinit = vmap_runs(trainer.init, r + pad)
     # keys and hparams stay host numpy (the same on every process): the runner compiles the
     # init as one program, which may not close over arrays spanning other processes' devices
     vinit = jax.jit(vinit, out_shardings=NamedSharding(mesh, P(AXIS))) if mesh is not None else jax.jit(vinit)
     data = trainer.data if mesh is None else replicate(trainer.data, mesh)
-    vstep = lambda step: jax.vmap(step, in_axes=(0, None))  # noqa: E731  (runs x shared data)
+    vstep = lambda step: vmap_runs(step, r + pad, in_axes=(0, None))  # noqa: E731  (runs x shared data)
     return trainer._replace(
         init=lambda _key, _hp=None: vinit(keys, hp),
         step=None if trainer.is_phased else vstep(trainer.step),

@@ -29,6 +29,7 @@ from jaxgen.core import checkpoint as ckpt
 from jaxgen.core import config as C
 from jaxgen.core import fit as F
 from jaxgen.core.hooks import Scale
+from jaxgen.core.sweep import vmap_runs
 from jaxgen.core.timing import compile_and_run
 from jaxgen.registry import algorithm_of, for_run
 from jaxgen.rl.evaluation import EVAL_SEED, EvalHook, first_reaching
@@ -191,7 +192,7 @@ def seeds_check(config, seeds: int = 16, eval_episodes: int = 16, seed0: int = 0
     algo, fam = _family_of(config)
     mod = algo.mod
     keys = jax.random.split(jax.random.PRNGKey(seed0), seeds)
-    (state, m), compile_s, run_s = compile_and_run(jax.vmap(mod.make_train(config)), keys)
+    (state, m), compile_s, run_s = compile_and_run(vmap_runs(mod.make_train(config), seeds), keys)
     r = np.asarray(m["episode_return"])
     ev = jax.jit(jax.vmap(lambda s, k: mod.evaluate(s, k, eval_episodes), in_axes=(0, None)))
     ret, _ = jax.device_get(ev(state, jax.random.PRNGKey(EVAL_SEED)))

@@ -268,7 +268,7 @@ def d_updates(state: GAILState, policy_x: jax.Array, expert_obs: jax.Array, expe
         upd, opt = tx.update(g, opt, params)
         return (optax.apply_updates(params, upd), opt), m
 
-    (params, opt), m = jax.lax.scan(one, (state.d_params, state.d_opt_state), jax.random.split(key, cfg.disc.updates))
+    (params, opt), m = jax.lax.scan(one, (state.d_params, state.d_opt_state), envs.rbg_keys(key, cfg.disc.updates))
     return params, opt, jax.tree_util.tree_map(jnp.mean, m)
 
 

@@ -13,7 +13,7 @@ from flax import struct
 
 from jaxgen.core import runner
 from jaxgen.core.errors import CheckpointError, ConfigError, DivergenceError
-from jaxgen.core.sweep import sweep
+from jaxgen.core.sweep import sweep, vmap_runs
 from jaxgen.core.train import Trainer, batch_indices
 from jaxgen.generative import autoencoder as ae
 
@@ -170,9 +170,30 @@ def test_sweep_grid_and_seeds(mnist_small):
         sweep(tr, seeds=1, grid={"batch_size": [10, 20]})
 
 
+def test_vmap_runs_of_one_run_is_the_unbatched_function_with_the_run_axis():
+    def f(state, data):  # a pytree in, a pytree out; data shared by the runs
+        return {"x": state["x"] * 2.0 + data, "n": state["n"] + 1}
+
+    state = {"x": jnp.arange(6.0).reshape(1, 2, 3), "n": jnp.zeros((1,), jnp.int32)}
+    one = vmap_runs(f, 1, in_axes=(0, None))(state, 1.0)
+    ref = jax.vmap(f, in_axes=(0, None))(state, 1.0)
+    for k in ref:
+        assert one[k].shape == ref[k].shape and one[k].dtype == ref[k].dtype
+        np.testing.assert_array_equal(one[k], ref[k])
+    np.testing.assert_array_equal(one["x"][0], [[1.0, 3.0, 5.0], [7.0, 9.0, 11.0]])
+    # no batching rule in the one-run program: no batched dot (dot_general with a batch dimension)
+    w = jnp.ones((1, 3, 4))
+    hlo = jax.jit(vmap_runs(lambda a, b: a @ b, 1)).lower(state["x"], w).as_text()
+    assert "dot_general" in hlo and "batching_dims" not in hlo
+    assert "batching_dims" in jax.jit(jax.vmap(lambda a, b: a @ b)).lower(state["x"], w).as_text()
+    # more runs: jax.vmap itself
+    two = vmap_runs(f, 2, in_axes=(0, None))({"x": jnp.ones((2, 3)), "n": jnp.zeros((2,), jnp.int32)}, 0.5)
+    np.testing.assert_array_equal(two["x"], np.full((2, 3), 2.5))
+
+
 MULTI = textwrap.dedent("""
     import json, sys, jax, numpy as np
-    from jaxgen.core.sweep import sweep
+    from jaxgen.core.sweep import sweep, vmap_runs
     from jaxgen.core import sharding
     from jaxgen.data.mnist import load_mnist
     from jaxgen.generative import autoencoder as ae
