@@ -26,7 +26,6 @@ import jax
 import numpy as np
 
 from jaxgen.core import checkpoint as ckpt
-from jaxgen.core import config as C
 from jaxgen.core import fit as F
 from jaxgen.core.hooks import Scale
 from jaxgen.core.sweep import vmap_runs
