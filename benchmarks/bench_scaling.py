@@ -40,6 +40,8 @@ def parse_args(argv=None):
     p.add_argument("--dqn-steps", type=int, default=10_000, help="DQN env steps per seed")
     p.add_argument("--vae-epochs", type=int, default=1, help="VAE (MLP, MNIST sample) epochs per seed")
     p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--devices", type=int, default=1, help="XLA CPU devices (e.g. 2: one per core); a point whose "
+                                                      "seeds divide over them splits its seeds over them")
     p.add_argument("--out", default=str(HERE / "results" / "scaling"))
     a = p.parse_args(argv)
     a.algos = [s for s in a.algos.split(",") if s]
@@ -102,9 +104,12 @@ def plot(rows: list[list], path: Path) -> None:
 
 def main(argv=None):
     args = parse_args(argv)
+    import jax
+
+    jax.config.update("jax_num_cpu_devices", args.devices)  # before JAX's first use of a device
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    head = T.header("jax", "jaxlib", "flax")
+    head = T.header("jax", "jaxlib", "flax") + f" | {args.devices} XLA CPU device(s)"
     print(head, flush=True)
     log = lambda line: print(line, flush=True)  # noqa: E731
     rows = []

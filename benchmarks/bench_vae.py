@@ -34,6 +34,7 @@ The tables are printed as text as they are made, and all of them again as Markdo
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 import tempfile
@@ -52,7 +53,7 @@ import torch  # noqa: E402
 
 import _timing as T  # noqa: E402
 import torch_vae as tv  # noqa: E402
-from jaxgen.core import runner  # noqa: E402
+from jaxgen.core import runner, sharding  # noqa: E402
 from jaxgen.core.distributions import bernoulli_log_prob, kl_diag_gaussian_std_normal  # noqa: E402
 from jaxgen.core.errors import DataError  # noqa: E402
 from jaxgen.core.train import as_key  # noqa: E402
@@ -89,6 +90,8 @@ def parse_args(argv=None):
                    help="OMP_WAIT_POLICY=PASSIVE for PyTorch: on a machine shared with other busy processes, "
                         "OpenMP's spin-waiting with 2 threads can slow PyTorch down several-fold")
     p.add_argument("--torch-device", default="cpu", help="cpu, or cuda (PyTorch CUDA, where installed; speed only)")
+    p.add_argument("--data-parallel", type=int, default=1, metavar="N",
+                   help="also time a data-parallel variant over N XLA CPU devices (N > 1; e.g. 2, one per core)")
     p.add_argument("--skip-speed", action="store_true")
     p.add_argument("--skip-check", action="store_true")
     p.add_argument("--data-dir", default=None, help="where jaxgen prepares its TFDS builders (default: a temp dir)")
@@ -167,16 +170,24 @@ def parity(arch: str, args, train_images) -> tuple[float, float]:
 # --------------------------------------------------------------------------- speed
 
 
-def jax_chunk_fn(cfg, train_images, mode: str, steps: int, seed: int):
-    """(compile_s, fn): ``fn()`` runs the runner's chunk of ``steps`` steps in ``mode`` and blocks."""
+def jax_chunk_fn(cfg, train_images, mode: str, steps: int, seed: int, mesh=None):
+    """(compile_s, fn): ``fn()`` runs the runner's chunk of ``steps`` steps in ``mode`` and blocks;
+    ``mesh``: data parallel (state and data replicated over it, each minibatch split over its
+    devices, gradients all-reduced -- what ``fit(..., data_parallel=True)`` does)."""
     trainer = ae.make_trainer(cfg, {"images": train_images})
     state = runner._copy(trainer.init(as_key(seed), None))
+    if mesh is not None:
+        state = sharding.replicate(state, mesh)
+        trainer = trainer._replace(data=sharding.replicate(trainer.data, mesh))
+    ctx = (lambda: jax.set_mesh(mesh)) if mesh is not None else contextlib.nullcontext
     chunker = runner._Chunker(trainer, mode)
-    compile_s = chunker.compile(state, steps)
+    with ctx():
+        compile_s = chunker.compile(state, steps)
     box = [state]
 
     def chunk():
-        s, m = chunker(box[0], steps)
+        with ctx():
+            s, m = chunker(box[0], steps)
         jax.block_until_ready((s, m))
         box[0] = s
 
@@ -234,6 +245,10 @@ def speed(args, train_images, print_row):
                 name = f"runner mode={mode}{label}"
                 c, fns[name] = jax_chunk_fn(cfg, train_images, mode, k, args.seed)
                 meta[name] = (f"JAX {jax.__version__}", c, k)
+            if args.data_parallel > 1:
+                name = f"runner mode=loop{label}, data parallel over {args.data_parallel} CPU devices"
+                c, fns[name] = jax_chunk_fn(cfg, train_images, "loop", steps, args.seed, sharding.device_mesh())
+                meta[name] = (f"JAX {jax.__version__}", c, steps)
             name = f"jit(train_step), fixed batch{label} [diagnostic]"
             c, fns[name] = jax_fixed_batch_fn(cfg, train_images, steps, args.seed)
             meta[name] = (f"JAX {jax.__version__}", c, steps)
@@ -298,6 +313,8 @@ def progress_row(row):
 
 def main(argv=None):
     args = parse_args(argv)
+    if args.data_parallel > 1:
+        jax.config.update("jax_num_cpu_devices", args.data_parallel)  # before JAX's first use of a device
     threads = tv.set_threads(args.torch_threads[0])
     omp = os.environ.get("OMP_WAIT_POLICY", "default")
     head = (T.header("jax", "flax", "optax", "torch")

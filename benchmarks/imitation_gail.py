@@ -27,6 +27,8 @@ jaxgen anneals it linearly to 0 over the run; imitation calls SB3's ``learn`` on
 an SB3 schedule restarts each round and its value logged at the update is 0 (measured:
 ``gen/train/learning_rate 0``, nothing learned) -- the peer uses the constant ``--lr``. Evaluation: 32 greedy episodes per seed on each side.
 Timing: wall time of the training call (jaxgen: compile reported apart), one torch thread.
+``--devices 2``: jaxgen's 8-seed program runs on two XLA CPU devices, the seeds split over them
+(``jaxgen.core.sharding.place_runs``); its one-seed program and the peer are unchanged.
 """
 from __future__ import annotations
 
@@ -125,12 +127,13 @@ def ours(cfg, seeds: int) -> dict:
     import numpy as np
 
     from jaxgen.core import config as C
+    from jaxgen.core.sharding import place_runs
     from jaxgen.core.sweep import vmap_runs
     from jaxgen.rl import gail
 
     hp = {n: jnp.full((seeds,), v) for n, v in C.hparams(cfg).items()}
     hp["ppo.eval_greedy"] = jnp.ones((seeds,))
-    keys = jax.random.split(jax.random.PRNGKey(0), seeds)
+    keys, hp = place_runs((jax.random.split(jax.random.PRNGKey(0), seeds), hp))  # several devices: seeds split
     train = jax.jit(vmap_runs(gail.make_train(cfg), seeds))  # one seed: unbatched
     t = time.perf_counter()
     compiled = train.lower(keys, hp).compile()
@@ -157,6 +160,7 @@ def main(argv=None):
     ap.add_argument("--peer", default=None, help="(internal) run the imitation side here with these JSON settings")
     ap.add_argument("--peer-seed", type=int, default=0)
     ap.add_argument("--skip-peer", action="store_true")
+    ap.add_argument("--devices", type=int, default=1, help="XLA CPU devices for jaxgen's 8-seed program (default 1)")
     a = ap.parse_args(argv)
     if a.peer:
         print(json.dumps(peer(json.loads(a.peer), a.steps, a.peer_seed, a.trajectories)))
@@ -164,12 +168,15 @@ def main(argv=None):
     sys.path.insert(0, str(HERE))
     from _timing import load_average
 
+    import jax
+
+    jax.config.update("jax_num_cpu_devices", a.devices)  # before JAX's first use of a device
     from jaxgen.rl import gail
 
     steps = a.steps or gail.PRESETS[PRESETS[a.env]].ppo.total_steps
     cfg = config(a.env, steps, a.trajectories, a.lr)
     settings = peer_settings(cfg)
-    print(f"load before: {load_average()}\nsettings (both sides): {json.dumps(settings)}", flush=True)
+    print(f"devices: {len(jax.devices())}\nload before: {load_average()}\nsettings (both sides): {json.dumps(settings)}", flush=True)
     one, eight = ours(cfg, 1), ours(cfg, 8)
     print(f"jaxgen 1 seed: {json.dumps(one)}\njaxgen 8 seeds: {json.dumps(eight)}", flush=True)
     if a.skip_peer:

@@ -40,6 +40,12 @@ half the gradient -- Adam's step is scale-free up to its epsilon); rejax draws i
 linear schedule over ``exploration_fraction`` of the run. Timed on both sides: the training call
 alone (rejax's periodic evaluation switched off: ``eval_freq = total_timesteps``, no initial
 evaluation, its callback replaced by a constant); the 128 evaluation episodes run afterwards.
+
+Devices: ``--devices 2`` gives jaxgen two XLA CPU devices (``jax_num_cpu_devices``, one per core
+of this machine) and splits the seeds' keys over them (``jaxgen.core.sharding.place_runs``: each
+device runs half the vmapped seeds, nothing exchanged); the peer gets the same split
+(``--peer-devices``, default: ``--devices``) -- plain JAX placement that works on any program, so
+``--peer-devices 1`` measures rejax as it ships. One seed runs on one device either way.
 """
 from __future__ import annotations
 
@@ -106,6 +112,31 @@ def _jaxgen_train(algo: str):
     return ddpg.make_train(cfg), ddpg.evaluate, cfg
 
 
+def _devices(n: int) -> None:
+    """``n`` XLA CPU devices (before JAX's first use of a device)."""
+    import jax
+
+    jax.config.update("jax_num_cpu_devices", n)
+
+
+def _place(keys):
+    """``keys [S, 2]`` split over the devices when there are several and S divides over them
+    (what ``jaxgen.core.sharding.place_runs`` does; written here for the peer's venv)."""
+    import jax
+    import numpy as np
+    from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
+    devs = jax.devices()
+    if len(devs) == 1 or keys.shape[0] % len(devs):
+        return keys
+    return jax.device_put(keys, NamedSharding(Mesh(np.asarray(devs), ("runs",)), PartitionSpec("runs")))
+
+
+def _used(keys) -> int:
+    """How many devices hold ``keys``."""
+    return len(keys.sharding.device_set) if hasattr(keys, "sharding") else 1
+
+
 def _runs(train, seeds: int):
     """``vmap(train)`` over the keys ``[S, 2]``; one seed: ``train`` itself on ``keys[0]``, the
     output given a leading axis of 1 (both sides alike: on XLA:CPU a vmapped batch of one is
@@ -114,7 +145,9 @@ def _runs(train, seeds: int):
 
     if seeds != 1:
         return jax.vmap(train)
-    return lambda keys: jax.tree_util.tree_map(lambda x: x[None], train(keys[0]))
+    import jax.numpy as jnp
+
+    return lambda keys: jax.tree_util.tree_map(lambda x: jnp.asarray(x)[None], train(keys[0]))  # rejax: float leaves too
 
 
 def ours(algo: str, seeds: int, repeats: int) -> dict:
@@ -122,8 +155,10 @@ def ours(algo: str, seeds: int, repeats: int) -> dict:
     import jax
     import numpy as np
 
+    from jaxgen.core.sharding import place_runs
+
     train, evaluate, cfg = _jaxgen_train(algo)
-    keys = jax.random.split(jax.random.PRNGKey(0), seeds)
+    keys = place_runs(jax.random.split(jax.random.PRNGKey(0), seeds))
     t = time.perf_counter()
     fn = jax.jit(_runs(train, seeds)).lower(keys).compile()
     compile_s = time.perf_counter() - t
@@ -132,7 +167,7 @@ def ours(algo: str, seeds: int, repeats: int) -> dict:
     ret = np.asarray(ev(state, jax.random.PRNGKey(1))).mean(axis=1)
     steps = cfg.total_steps
     return {"side": "jaxgen", "algo": algo, "env": cfg.env, "seeds": seeds, "env_steps": steps, "compile_s": compile_s,
-            "run_s": run_s, "runs": times, "env_steps_per_s": seeds * steps / run_s,
+            "run_s": run_s, "runs": times, "env_steps_per_s": seeds * steps / run_s, "devices": _used(keys),
             "eval_return": float(ret.mean()), "per_seed": ret.round(1).tolist()}
 
 
@@ -148,7 +183,7 @@ def peer(algo: str, seeds: int, repeats: int) -> dict:
     cls = {"ppo": rejax.PPO, "dqn": rejax.DQN, "td3": rejax.TD3, "td3_mcc": rejax.TD3}[algo]
     agent = cls.create(eval_freq=steps, skip_initial_evaluation=True, **conf)
     agent = agent.replace(eval_callback=lambda a, ts, rng: jnp.zeros(()))
-    keys = jax.random.split(jax.random.PRNGKey(0), seeds)
+    keys = _place(jax.random.split(jax.random.PRNGKey(0), seeds))
     t = time.perf_counter()
     fn = jax.jit(_runs(agent.train, seeds)).lower(keys).compile()
     compile_s = time.perf_counter() - t
@@ -160,7 +195,7 @@ def peer(algo: str, seeds: int, repeats: int) -> dict:
 
     ret = np.asarray(jax.vmap(score, in_axes=(0, None))(ts, jax.random.PRNGKey(1))).mean(axis=1)
     return {"side": "rejax", "algo": algo, "env": conf["env"], "seeds": seeds, "env_steps": steps, "compile_s": compile_s,
-            "run_s": run_s, "runs": times, "env_steps_per_s": seeds * steps / run_s,
+            "run_s": run_s, "runs": times, "env_steps_per_s": seeds * steps / run_s, "devices": _used(keys),
             "eval_return": float(ret.mean()), "per_seed": ret.round(1).tolist(), "rejax": rejax.__version__
             if hasattr(rejax, "__version__") else "0.1.3"}
 
@@ -173,8 +208,9 @@ def ensure_venv() -> Path:
     return make("rejax", "rejax", PACKAGES)
 
 
-def run_peer(py: Path, algo: str, seeds: int, repeats: int) -> dict | None:
-    r = subprocess.run([str(py), __file__, "--peer", "--algos", algo, "--seeds", str(seeds), "--repeats", str(repeats)],
+def run_peer(py: Path, algo: str, seeds: int, repeats: int, devices: int = 1) -> dict | None:
+    r = subprocess.run([str(py), __file__, "--peer", "--algos", algo, "--seeds", str(seeds), "--repeats", str(repeats),
+                        "--devices", str(devices)],
                        capture_output=True, text=True)
     if r.returncode:
         print(f"rejax {algo} x{seeds} failed:\n" + r.stderr[-3000:], flush=True)
@@ -190,9 +226,9 @@ def table(rows: list[dict]) -> str:
     for r in rows:
         p = peers.get((r["algo"], r["seeds"]))
         ratio = r["run_s"] / p["run_s"] if p and r["side"] == "jaxgen" else None
-        out.append([r["side"], r["algo"], r["env"], r["seeds"], r["env_steps"], r["compile_s"], r["run_s"],
+        out.append([r["side"], r["algo"], r["env"], r["seeds"], r.get("devices", 1), r["env_steps"], r["compile_s"], r["run_s"],
                     r["env_steps_per_s"], r["eval_return"], "-" if ratio is None else f"{ratio:.2f}x"])
-    return markdown_table(["side", "algo", "env", "seeds", "env steps/seed", "compile s", "run s (median)",
+    return markdown_table(["side", "algo", "env", "seeds", "devices", "env steps/seed", "compile s", "run s (median)",
                            "env-steps/s", "eval return", "jaxgen / rejax run time"], out)
 
 
@@ -204,7 +240,10 @@ def main(argv=None):
     ap.add_argument("--peer", action="store_true", help="(internal) run rejax's side here and print one JSON line")
     ap.add_argument("--skip-peer", action="store_true")
     ap.add_argument("--json", type=Path, help="write every row here")
+    ap.add_argument("--devices", type=int, default=1, help="XLA CPU devices, the seeds split over them (default 1)")
+    ap.add_argument("--peer-devices", type=int, default=None, help="the peer's (default: --devices)")
     a = ap.parse_args(argv)
+    _devices(a.devices)
     if a.peer:
         print(json.dumps(peer(a.algos[0], a.seeds[0], a.repeats)))
         return
@@ -219,7 +258,7 @@ def main(argv=None):
             rows.append(ours(algo, n, a.repeats))
             print(json.dumps(rows[-1]), flush=True)
             if py is not None:
-                p = run_peer(py, algo, n, a.repeats)
+                p = run_peer(py, algo, n, a.repeats, a.devices if a.peer_devices is None else a.peer_devices)
                 if p:
                     rows.append(p)
                     print(json.dumps(p), flush=True)

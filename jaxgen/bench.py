@@ -89,12 +89,17 @@ def cases(suite: str, algos: Sequence[str] | None = None) -> list[tuple]:
 
 def prepare(trainer, seeds: int):
     """``trainer``'s whole run with ``seeds`` runs vmapped, lowered (traced) but not compiled:
-    ``(lowered, lower_s, key)``."""
+    ``(lowered, lower_s, key)``. With several devices the runs are split over them (each device
+    runs its share at once, nothing exchanged) when ``seeds`` divides over them."""
     from jaxgen.core.sweep import grid_runs, vmap_trainer
     from jaxgen.core.train import make_train
 
+    from jaxgen.core.sharding import device_mesh
+
     keys, hp, _ = grid_runs(trainer.config, list(range(seeds)), {})
-    train = jax.jit(make_train(vmap_trainer(trainer, keys, hp)))
+    devs = jax.devices()  # several (e.g. JAX_NUM_CPU_DEVICES=2): the runs split over them, when they divide
+    mesh = device_mesh(devs) if len(devs) > 1 and seeds % len(devs) == 0 else None
+    train = jax.jit(make_train(vmap_trainer(trainer, keys, hp, mesh)))
     key = jnp.zeros((2,), jnp.uint32)  # unused: the vmapped init holds the runs' own keys
     lowered, lower_s = timing.timed(lambda: train.lower(key))
     return lowered, lower_s, key

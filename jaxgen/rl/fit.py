@@ -28,6 +28,7 @@ import numpy as np
 from jaxgen.core import checkpoint as ckpt
 from jaxgen.core import fit as F
 from jaxgen.core.hooks import Scale
+from jaxgen.core.sharding import place_runs
 from jaxgen.core.sweep import vmap_runs
 from jaxgen.core.timing import compile_and_run
 from jaxgen.registry import algorithm_of, for_run
@@ -191,6 +192,7 @@ def seeds_check(config, seeds: int = 16, eval_episodes: int = 16, seed0: int = 0
     algo, fam = _family_of(config)
     mod = algo.mod
     keys = jax.random.split(jax.random.PRNGKey(seed0), seeds)
+    keys = place_runs(keys)  # several devices: the seeds split over them
     (state, m), compile_s, run_s = compile_and_run(vmap_runs(mod.make_train(config), seeds), keys)
     r = np.asarray(m["episode_return"])
     ev = jax.jit(jax.vmap(lambda s, k: mod.evaluate(s, k, eval_episodes), in_axes=(0, None)))

@@ -10,6 +10,7 @@ import numpy as np
 
 from jaxgen.core import checkpoint as ckpt
 from jaxgen.core import plotting
+from jaxgen.core.sharding import place_runs
 from jaxgen.core.sweep import vmap_runs
 from jaxgen.core.timing import compile_and_run
 from jaxgen.rl import ma_envs, maddpg
@@ -119,6 +120,7 @@ def seeds_run(config: maddpg.MADDPGConfig, seeds: int = 8, eval_episodes: int = 
     per seed of :func:`maddpg.evaluate_episodes`), wall times and the curves (training metrics, mean
     over seeds, every ~1/50 of the run); ``keep_state``: also the trained states (``"state"``, leaves ``[seeds, ...]``)."""
     keys = jax.random.split(jax.random.PRNGKey(seed0), seeds)
+    keys = place_runs(keys)  # several devices: the seeds split over them
     (state, m), compile_s, run_s = compile_and_run(vmap_runs(maddpg.make_train(config), seeds), keys)
     ev = jax.jit(jax.vmap(lambda s, k: maddpg.evaluate_episodes(s, k, eval_episodes), in_axes=(0, None)))
     out = jax.device_get(ev(state, jax.random.PRNGKey(EVAL_SEED)))

@@ -206,7 +206,13 @@ MULTI = textwrap.dedent("""
     mesh = sharding.device_mesh()
     with jax.set_mesh(mesh):
         s2, m = jax.jit(ae.data_step)(st, sharding.replicate(tr.data, mesh))
-    print(json.dumps({"devices": jax.device_count(), "loss": res.final["loss"].tolist(), "dp": float(m["loss"])}))
+    # place_runs: 8 runs split over the devices (a vmapped program follows), 6 left on one
+    k8 = sharding.place_runs(jax.random.split(jax.random.PRNGKey(0), 8))
+    k6 = sharding.place_runs(jax.random.split(jax.random.PRNGKey(0), 6))
+    out8 = jax.jit(jax.vmap(lambda k: jax.random.normal(k, (3,)).sum()))(k8)
+    placed = [len(x.sharding.device_set) for x in (k8, k6, out8)]
+    print(json.dumps({"devices": jax.device_count(), "loss": res.final["loss"].tolist(), "dp": float(m["loss"]),
+                      "placed": placed, "placed_out": out8.tolist()}))
 """)
 
 
@@ -223,6 +229,8 @@ def test_sharded_over_4_devices_gives_same_results():
     np.testing.assert_allclose(four["loss"], one["loss"], rtol=1e-4)  # 6 runs padded to 8 over 4 devices
     assert "the sweep's 6 runs do not divide over 4 devices; padded to 8 runs" in four["stderr"]
     np.testing.assert_allclose(four["dp"], one["dp"], rtol=1e-5)
+    assert one["placed"] == [1, 1, 1] and four["placed"] == [4, 1, 4]  # 6 runs do not divide over 4
+    np.testing.assert_allclose(four["placed_out"], one["placed_out"], rtol=1e-6)
 
 
 def test_from_dict_accepts_a_retired_option_only_at_its_neutral_value():
