@@ -52,7 +52,9 @@ def parse_args(argv=None):
 
 def config(name: str, args, **over):
     algo = registry.get(name)
-    base = {"ppo": {"total_steps": args.ppo_steps}, "dqn": {"total_steps": args.dqn_steps},
+    # DQN learns from its 1,000th env step here (its default, 10,000, would leave a 10k-step run without a
+    # gradient step: one seed then skips learning (lax.cond), vmapped seeds compute it and discard it)
+    base = {"ppo": {"total_steps": args.ppo_steps}, "dqn": {"total_steps": args.dqn_steps, "learning_starts": 1000},
             "vae": {"arch": "mlp", "epochs": args.vae_epochs}}[name]
     return algo, algo.validate(C.replace(algo.preset(), {**algo.fixed, **base, **over}))
 

@@ -25,6 +25,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxgen.core import config as C
+from jaxgen.core.sharding import place_runs
+from jaxgen.core.sweep import vmap_runs
 from jaxgen.rl import gail
 from jaxgen.rl.ppo import PPOConfig
 
@@ -75,9 +77,9 @@ def main(argv=None):
         hp = {k: jnp.full((n,), v) for k, v in C.hparams(cfg).items()}
         hp["ppo.eval_greedy"] = jnp.ones((n,))
         hp["ppo.learning_rate"] = jnp.repeat(jnp.array(lrs), a.seeds)
-        keys = jax.random.split(jax.random.PRNGKey(0), n)
+        keys, hp = place_runs((jax.random.split(jax.random.PRNGKey(0), n), hp))  # JAX_NUM_CPU_DEVICES=2: split
         t = time.perf_counter()
-        state, m = jax.jit(jax.vmap(gail.make_train(cfg)))(keys, hp)
+        state, m = jax.jit(vmap_runs(gail.make_train(cfg), n))(keys, hp)
         jax.block_until_ready(m)
         wall = time.perf_counter() - t
         ret, _ = jax.jit(jax.vmap(lambda s, kk: gail.evaluate(s, kk, 32), in_axes=(0, None)))(state, jax.random.PRNGKey(1))

@@ -19,6 +19,7 @@ import sys
 from typing import Any, Mapping, Sequence
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 from jax.sharding import NamedSharding, PartitionSpec as P
 
@@ -89,7 +90,8 @@ def vmap_runs(fn, num_runs: int, in_axes=0):
     def one(*args):
         axes = in_axes if isinstance(in_axes, (tuple, list)) else (in_axes,) * len(args)
         args = [a if ax is None else jax.tree_util.tree_map(lambda x: x[0], a) for a, ax in zip(args, axes)]
-        return jax.tree_util.tree_map(lambda x: x[None], fn(*args))
+        # jnp.asarray: a Python number among the outputs (e.g. an int in a state) gets the axis as under vmap
+        return jax.tree_util.tree_map(lambda x: jnp.asarray(x)[None], fn(*args))
 
     return one
 

@@ -171,8 +171,8 @@ def test_sweep_grid_and_seeds(mnist_small):
 
 
 def test_vmap_runs_of_one_run_is_the_unbatched_function_with_the_run_axis():
-    def f(state, data):  # a pytree in, a pytree out; data shared by the runs
-        return {"x": state["x"] * 2.0 + data, "n": state["n"] + 1}
+    def f(state, data):  # a pytree in, a pytree out (a Python int among it); data shared by the runs
+        return {"x": state["x"] * 2.0 + data, "n": state["n"] + 1, "k": 3}
 
     state = {"x": jnp.arange(6.0).reshape(1, 2, 3), "n": jnp.zeros((1,), jnp.int32)}
     one = vmap_runs(f, 1, in_axes=(0, None))(state, 1.0)
@@ -181,6 +181,7 @@ def test_vmap_runs_of_one_run_is_the_unbatched_function_with_the_run_axis():
         assert one[k].shape == ref[k].shape and one[k].dtype == ref[k].dtype
         np.testing.assert_array_equal(one[k], ref[k])
     np.testing.assert_array_equal(one["x"][0], [[1.0, 3.0, 5.0], [7.0, 9.0, 11.0]])
+    assert one["k"].shape == (1,) and int(one["k"][0]) == 3  # the Python int gets the run axis, as under vmap
     # no batching rule in the one-run program: no batched dot (dot_general with a batch dimension)
     w = jnp.ones((1, 3, 4))
     hlo = jax.jit(vmap_runs(lambda a, b: a @ b, 1)).lower(state["x"], w).as_text()
