@@ -91,10 +91,9 @@ def prepare(trainer, seeds: int):
     """``trainer``'s whole run with ``seeds`` runs vmapped, lowered (traced) but not compiled:
     ``(lowered, lower_s, key)``. With several devices the runs are split over them (each device
     runs its share at once, nothing exchanged) when ``seeds`` divides over them."""
+    from jaxgen.core.sharding import device_mesh
     from jaxgen.core.sweep import grid_runs, vmap_trainer
     from jaxgen.core.train import make_train
-
-    from jaxgen.core.sharding import device_mesh
 
     keys, hp, _ = grid_runs(trainer.config, list(range(seeds)), {})
     devs = jax.devices()  # several (e.g. JAX_NUM_CPU_DEVICES=2): the runs split over them, when they divide

@@ -68,7 +68,8 @@ def place_runs(tree):
     ``jit(vmap(train))`` follows its inputs' placement, so each device then runs R / devices of
     the runs at once with nothing exchanged between them. On a CPU, JAX shows one device unless
     told otherwise; ``JAX_NUM_CPU_DEVICES=2`` (one per core, set before JAX starts) makes two, and
-    8 vmapped PPO CartPole seeds run 1.8x faster on a 2-core machine (``benchmarks/RESULTS.md``).
+    8 vmapped PPO CartPole seeds then run 2x faster on a 2-core machine (33.6 -> 16.9 s,
+    ``benchmarks/RESULTS.md``).
     A multi-process run places its runs through :func:`jaxgen.core.sweep.sweep` instead."""
     devices = jax.local_devices()
     rows = {int(np.shape(x)[0]) for x in jax.tree_util.tree_leaves(tree)}
