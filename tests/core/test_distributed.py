@@ -49,7 +49,8 @@ def _free_port() -> int:
 
 def _env(**extra) -> dict:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("JAX_", "XLA_"))}
-    return {**env, "JAX_PLATFORMS": "cpu", "PYTHONPATH": str(ROOT), **extra}
+    flags = {"XLA_FLAGS": os.environ["JAXGEN_TEST_XLA_FLAGS"]} if os.environ.get("JAXGEN_TEST_XLA_FLAGS") else {}
+    return {**env, **flags, "JAX_PLATFORMS": "cpu", "PYTHONPATH": str(ROOT), **extra}
 
 
 def _launch(stage: str, out: Path, processes: int = 2, meanwhile=None) -> tuple[list[str], object]:

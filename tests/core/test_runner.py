@@ -218,7 +218,8 @@ MULTI = textwrap.dedent("""
 
 
 def _run_devices(n):
-    env = {**os.environ, "XLA_FLAGS": f"--xla_force_host_platform_device_count={n}", "JAX_PLATFORMS": "cpu"}
+    flags = f"{os.environ.get('JAXGEN_TEST_XLA_FLAGS', '')} --xla_force_host_platform_device_count={n}".strip()
+    env = {**os.environ, "XLA_FLAGS": flags, "JAX_PLATFORMS": "cpu"}
     out = subprocess.run([sys.executable, "-c", MULTI], env=env, capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-2000:]
     return {**json.loads(out.stdout.strip().splitlines()[-1]), "stderr": out.stderr}
