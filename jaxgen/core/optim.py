@@ -8,6 +8,8 @@
   into the injected ones; :func:`set_hyperparams` / :func:`hyperparam` write / read them.
 * :func:`linear_decay` is the one linear schedule (PPO's annealing, the GAN's decay).
 * :func:`polyak` is the one parameter average (DQN's target network, the GAN's weight EMA).
+* :func:`flat_view` lets a loop of many small optimiser steps run on one flat parameter vector
+  (PPO's minibatch loop): the same optimiser, the same maths, a fraction of the operations.
 """
 from __future__ import annotations
 
@@ -17,6 +19,7 @@ from typing import Any, Mapping
 import jax
 import jax.numpy as jnp
 import optax
+from jax.flatten_util import ravel_pytree
 
 BASES = {"adam": optax.adam, "rmsprop": optax.rmsprop, "sgd": optax.sgd, "adamw": optax.adamw}
 
@@ -124,3 +127,40 @@ def ema_decay(decay, step) -> jax.Array:
     random initial weights."""
     t = jnp.asarray(step, jnp.float32)
     return jnp.minimum(decay, (1.0 + t) / (10.0 + t))
+
+
+def flat_view(params, opt_state):
+    """The run's parameters and optimiser state as one flat vector, for a loop of updates.
+
+    Every elementwise optimiser (Adam, RMSprop, SGD) and global-norm clipping compute the same
+    update on ``ravel(params)`` as leaf by leaf; on one vector it is a handful of fused
+    operations instead of several per leaf, and the gradient of ``loss(unravel(flat))`` arrives
+    as one vector. Measured (2026-12-07, 2-core AMD EPYC, XLA:CPU): a PPO minibatch step of two
+    64x64 tanh MLPs on 128 transitions, median of 25 interleaved rounds of 400 steps, 248 -> 219
+    us (minimum 216 -> 174 us). Results equal the leaf-by-leaf loop's up to float32 rounding (the
+    global norm sums in another order).
+
+    Args:
+      params: a pytree of arrays (the parameters).
+      opt_state: ``tx.init(params)``'s structure (e.g. :func:`optimizer`'s).
+    Returns:
+      ``(flat [P], flat_opt_state, unravel, restore)``: ``flat_opt_state`` holds ``[P]`` vectors
+      where ``opt_state`` held parameter-shaped trees (Adam's moments), and the same ``tx``
+      updates it; ``unravel(flat)`` is the parameter pytree; ``restore(flat, flat_opt_state)``
+      gives back ``(params, opt_state)`` in their original structures.
+    """
+    flat, unravel = ravel_pytree(params)
+    treedef, shapes = jax.tree_util.tree_structure(params), [jnp.shape(x) for x in jax.tree_util.tree_leaves(params)]
+
+    def is_params(x) -> bool:  # a parameter-shaped subtree of the optimiser state (Adam's mu, nu)
+        return (x is not None and jax.tree_util.tree_structure(x) == treedef
+                and [jnp.shape(v) for v in jax.tree_util.tree_leaves(x)] == shapes)
+
+    flat_opt = jax.tree_util.tree_map(lambda x: ravel_pytree(x)[0] if is_params(x) else x, opt_state, is_leaf=is_params)
+
+    def restore(new_flat, new_opt):
+        new_opt = jax.tree_util.tree_map(lambda old, new: unravel(new) if is_params(old) else new, opt_state, new_opt,
+                                         is_leaf=is_params)
+        return unravel(new_flat), new_opt
+
+    return flat, flat_opt, unravel, restore
