@@ -246,3 +246,61 @@ class PatchConv(nn.Module):
         kernel = self.param("kernel", self.kernel_init, (kh, kw, x.shape[-1], self.features))
         bias = self.param("bias", nn.initializers.zeros, (self.features,))
         return patch_conv(x.astype(kernel.dtype), kernel, bias)
+
+
+# --------------------------------------------------------------------------- 1-D valid convolution (text CNNs)
+
+def _conv1d_lax(x: jax.Array, kernel: jax.Array) -> jax.Array:
+    return jax.lax.conv_general_dilated(x, kernel, (1,), "VALID", dimension_numbers=("NWC", "WIO", "NWC"))
+
+
+def _windows1d(x: jax.Array, w: int) -> jax.Array:
+    """``[B, L, C] -> [B, L-w+1, w C]``: the ``w`` consecutive rows of every valid position (tap-major)."""
+    n = x.shape[1] - w + 1
+    return jnp.concatenate([x[:, i:i + n, :] for i in range(w)], axis=-1)
+
+
+@jax.custom_vjp
+def conv1d_valid(x: jax.Array, kernel: jax.Array) -> jax.Array:
+    """The "VALID" 1-D correlation of flax's ``nn.Conv(F, (w,), padding="VALID")`` (no bias):
+    ``x [B, L, C]``, ``kernel [w, C, F]`` -> ``[B, L-w+1, F]``.
+
+    Forward: XLA's convolution. Backward: two matmuls (the weight gradient as windows^T @ g,
+    the input gradient as g @ kernel^T overlap-added over the w taps). Why: inside a
+    ``lax.scan``/``while`` loop -- the runner's chunks, SeqGAN's D updates within a round --
+    XLA:CPU ran the convolution's weight gradient ~14x slower than outside one (SeqGAN's
+    8-width D, batch 64: 47 ms vs 3.3 ms per update with this backward)."""
+    return _conv1d_lax(x, kernel)
+
+
+def _conv1d_fwd(x, kernel):
+    return _conv1d_lax(x, kernel), (x, kernel)
+
+
+def _conv1d_bwd(res, g):
+    x, kernel = res
+    w, c, f = kernel.shape
+    n, length = g.shape[1], x.shape[1]
+    dk = jnp.einsum("bnk,bnf->kf", _windows1d(x, w), g).reshape(w, c, f)
+    gk = (g @ kernel.reshape(w * c, f).T).reshape(g.shape[0], n, w, c)
+    dx = sum(jnp.pad(gk[:, :, i, :], ((0, 0), (i, length - n - i), (0, 0))) for i in range(w))
+    return dx.astype(x.dtype), dk.astype(kernel.dtype)
+
+
+conv1d_valid.defvjp(_conv1d_fwd, _conv1d_bwd)
+
+
+class Conv1D(nn.Module):
+    """``nn.Conv(features, (width,), padding="VALID")``'s parameters (``kernel [width, C, F]``,
+    ``bias [F]``) and function, computed by :func:`conv1d_valid`: ``[B, L, C] -> [B, L-width+1, F]``."""
+
+    features: int
+    width: int
+    kernel_init: Callable = nn.initializers.lecun_normal()
+    bias_init: Callable = nn.initializers.zeros
+
+    @nn.compact
+    def __call__(self, x: jax.Array) -> jax.Array:
+        kernel = self.param("kernel", self.kernel_init, (self.width, x.shape[-1], self.features))
+        bias = self.param("bias", self.bias_init, (self.features,))
+        return conv1d_valid(x, kernel) + bias

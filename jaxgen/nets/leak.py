@@ -156,21 +156,17 @@ def policy(feat_fn, c: int, pad: int) -> T.Policy:
     Its carry: ``(worker (h, c), manager (h, c), goals [..., c, F] (the last c, oldest first),
     prefix int [..., L], t int [...])``."""
 
-    def continue_from(g, key, token, carry, steps, temperature=1.0):
-        def step(state, k):
-            tok, (wc, mc, buf, prefix, t) = state
-            f = features_of(feat_fn, prefix)
-            goal, mc = manager_step(g["manager"], f, mc)
-            buf = jnp.concatenate([buf[..., 1:, :], goal[..., None, :]], axis=-2)
-            w = jax.lax.stop_gradient(jnp.sum(buf, axis=-2)) @ g["psi"]
-            wc = T.recur(g["worker"], g["worker"]["emb"][tok], wc)
-            nxt = T.categorical(k, worker_logits(g["worker"], wc[0], w), temperature)
-            at = jnp.arange(prefix.shape[-1]) == t[..., None]
-            prefix = jnp.where(at, nxt[..., None], prefix)
-            return (nxt, (wc, mc, buf, prefix, t + 1)), nxt
-
-        _, out = jax.lax.scan(step, (token, carry), jax.random.split(key, steps))
-        return jnp.moveaxis(out, 0, -1)
+    def step(g, k, tok, carry, temperature=1.0):
+        wc, mc, buf, prefix, t = carry
+        f = features_of(feat_fn, prefix)
+        goal, mc = manager_step(g["manager"], f, mc)
+        buf = jnp.concatenate([buf[..., 1:, :], goal[..., None, :]], axis=-2)
+        w = jax.lax.stop_gradient(jnp.sum(buf, axis=-2)) @ g["psi"]
+        wc = T.recur(g["worker"], g["worker"]["emb"][tok], wc)
+        nxt = T.categorical(k, worker_logits(g["worker"], wc[0], w), temperature)
+        at = jnp.arange(prefix.shape[-1]) == t[..., None]
+        prefix = jnp.where(at, nxt[..., None], prefix)
+        return nxt, (wc, mc, buf, prefix, t + 1)
 
     def prefix_states(g, tokens, start):
         b, length = tokens.shape
@@ -185,7 +181,7 @@ def policy(feat_fn, c: int, pad: int) -> T.Policy:
         carry = ((hs[: length - 1], cs[: length - 1]), (hm[: length - 1], cm[: length - 1]), buf, pre, tt)
         return tokens.T[: length - 1], carry
 
-    return T.Policy(prefix_states, continue_from)
+    return T.Policy(prefix_states, step)
 
 
 def start_carry(g: Params, n: int, length: int, c: int, pad: int):
@@ -200,7 +196,8 @@ def sample(g: Params, feat_fn, key: jax.Array, n: int, length: int, start: int, 
            temperature=1.0) -> jax.Array:
     """``n`` sequences ``int32 [n, length]`` (one ``lax.scan``, D's features read every step)."""
     tok = jnp.full((n,), start, jnp.int32)
-    return policy(feat_fn, c, pad).continue_from(g, key, tok, start_carry(g, n, length, c, pad), length, temperature)
+    return T.run_steps(policy(feat_fn, c, pad).step, g, key, tok, start_carry(g, n, length, c, pad), length,
+                       temperature)
 
 
 __all__ = ["init", "sizes", "normalise", "cosine", "manager_step", "window_sum", "worker_logits", "features_of",

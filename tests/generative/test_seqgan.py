@@ -48,6 +48,32 @@ def test_rollout_q_matches_exact_enumeration():
         assert q[b, 2] == pytest.approx(float(table[tuple(y)]))  # the whole sequence: D's own score
 
 
+@pytest.mark.parametrize("length", [5, 6])  # an odd and an even number of prefixes
+def test_paired_rollouts_equal_each_prefix_completed_on_its_own(length):
+    """Near-greedy (temperature 1e-4): the rollouts of every prefix -- two completions to a scan
+    row -- equal each prefix's own greedy continuation, for prefixes of random tokens."""
+    p = T.lstm_init(jax.random.PRNGKey(0), V, 8, 8, std=1.0)
+    seqs = jax.random.randint(jax.random.PRNGKey(1), (3, length), 0, V)
+    cold = 1e-4
+    full = np.asarray(jax.jit(lambda k: T.rollouts(p, k, seqs, 2, 0, cold))(jax.random.PRNGKey(2)))
+    assert full.shape == (length - 1, 2, 3, length)
+    _, (hs, cs) = T.hidden_states(p, seqs, 0)
+    for t in range(1, length):
+        own = T.continue_from(p, jax.random.PRNGKey(3), seqs[:, t - 1], (hs[t - 1], cs[t - 1]), length - t, cold)
+        want = np.concatenate([np.asarray(seqs[:, :t]), np.asarray(own)], axis=1)
+        for n in range(2):
+            np.testing.assert_array_equal(full[t - 1, n], want)
+
+
+def test_tiled_head_sampling_does_not_depend_on_the_tile():
+    p = T.lstm_init(jax.random.PRNGKey(0), 70, 4, 8, std=1.0)
+    h = jax.random.normal(jax.random.PRNGKey(1), (5, 7, 8))  # 35 rows: tiles of 4 with a ragged end
+    draws = [np.asarray(T.sample_head(p, h, jax.random.PRNGKey(2), 1.0, tile)) for tile in (4, 16, 512)]
+    assert draws[0].shape == (5, 7) and len(np.unique(draws[0])) > 5
+    np.testing.assert_array_equal(draws[0], draws[1])
+    np.testing.assert_array_equal(draws[0], draws[2])
+
+
 def test_policy_gradient_raises_the_probability_of_high_q_tokens():
     p = T.lstm_init(jax.random.PRNGKey(0), V, 8, 8)
     seqs = jax.jit(T.sample, static_argnums=(2, 3, 4))(p, jax.random.PRNGKey(1), 256, L, 0)

@@ -54,3 +54,26 @@ def test_extract_patches_order_is_hwio():
     p = extract_patches(x, 2, 3)
     assert p.shape == (2, 3, 3, 18)
     assert p[1, 2, 1, (1 * 3 + 2) * 3 + 1] == x[1, 3, 3, 1]
+
+
+def test_conv1d_equals_flax_conv_forward_and_both_gradients():
+    """jaxgen.nets.conv.Conv1D (XLA forward, matmul backward) computes flax's VALID nn.Conv with
+    the same parameter tree, to 1e-5, and its input and weight gradients too -- also inside a scan."""
+    import flax.linen as nn
+
+    from jaxgen.nets.conv import Conv1D
+
+    x = jax.random.normal(jax.random.PRNGKey(0), (3, 9, 5))
+    for w in (1, 4, 9):
+        ours, ref = Conv1D(7, w), nn.Conv(7, (w,), padding="VALID")
+        params = ref.init(jax.random.PRNGKey(w), x)
+        assert jax.tree_util.tree_structure(ours.init(jax.random.PRNGKey(w), x)) == jax.tree_util.tree_structure(params)
+        params = jax.tree_util.tree_map(lambda a: a + 0.3, params)  # a non-zero bias
+        np.testing.assert_allclose(ours.apply(params, x), ref.apply(params, x), atol=1e-5)
+        loss = lambda m: (lambda p, x: jnp.sum(jnp.sin(m.apply(p, x))))  # noqa: E731
+        g_ours = jax.grad(loss(ours), argnums=(0, 1))(params, x)
+        g_ref = jax.grad(loss(ref), argnums=(0, 1))(params, x)
+        for a, b in zip(jax.tree_util.tree_leaves(g_ours), jax.tree_util.tree_leaves(g_ref)):
+            np.testing.assert_allclose(a, b, atol=1e-5)
+        scanned = jax.lax.scan(lambda c, i: (c, jax.grad(loss(ours))(params, x + i)), 0, jnp.arange(2.0))[1]
+        np.testing.assert_allclose(scanned["params"]["kernel"][0], g_ref[0]["params"]["kernel"], atol=1e-5)
