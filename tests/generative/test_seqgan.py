@@ -195,3 +195,23 @@ def test_cli_train_and_sample_coco(tmp_path, capsys):
     lines = capsys.readouterr().out.strip().splitlines()
     vocab = set(json.loads((run / "vocab.json").read_text()))
     assert len(lines) == 5 and all(w in vocab for line in lines for w in line.split())
+
+
+def test_tiled_log_probabilities_equal_the_plain_ones_and_their_gradients():
+    """head_logp over tiles (a custom VJP) against the log-softmax of the whole logits, value
+    and gradients with respect to h, Wo, bo and the temperature."""
+    p = T.lstm_init(jax.random.PRNGKey(0), 50, 4, 6, std=1.0)
+    h = jax.random.normal(jax.random.PRNGKey(1), (3, 13, 6))  # 39 rows: tiles of 8 with a ragged end
+    tok = jax.random.randint(jax.random.PRNGKey(2), (3, 13), 0, 50)
+    w = jax.random.normal(jax.random.PRNGKey(3), (3, 13))
+
+    def plain(p, h, temp):
+        return jnp.sum(w * jnp.take_along_axis(jax.nn.log_softmax((h @ p["Wo"] + p["bo"]) / temp), tok[..., None], -1)[..., 0])
+
+    tiled = lambda p, h, temp: jnp.sum(w * T.head_logp(p, h, tok, temp, tile=8))  # noqa: E731
+    np.testing.assert_allclose(tiled(p, h, 1.7), plain(p, h, 1.7), rtol=1e-5)
+    ga, gb = jax.grad(tiled, argnums=(0, 1, 2))(p, h, 1.7), jax.grad(plain, argnums=(0, 1, 2))(p, h, 1.7)
+    for k in ("Wo", "bo"):
+        np.testing.assert_allclose(ga[0][k], gb[0][k], rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(ga[1], gb[1], rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(ga[2], gb[2], rtol=1e-4)
