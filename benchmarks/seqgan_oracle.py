@@ -9,7 +9,7 @@ oracle) and NLL-test (G's NLL of 2,000 held-out oracle sequences) are logged eve
 
 Printed: the table of final NLL-oracle per arm (mean and per seed), wall time of every phase
 with compile apart, one adversarial round, tokens/s of sampling and of rollouts; written
-(``--out``): a JSON with the curves and timings, and ``curves.png`` beside it.
+(``--out``): a JSON with the curves and timings, and ``<name>_curves.png`` beside it.
 
     python benchmarks/seqgan_oracle.py --seeds 3 --out benchmarks/notes/seqgan/oracle.json
 
@@ -69,7 +69,7 @@ def main():
     print("load average at start:", _timing.load_average())
     print("config:", {k: v for k, v in C.to_dict(cfg).items()})
     out = Path(a.out)
-    if out.is_dir() or not out.suffix:  # a folder: the JSON (and curves.png) go inside it
+    if out.is_dir() or not out.suffix:  # a folder: the JSON (and its curves PNG) go inside it
         out = out / "oracle.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     oracle = D.load_oracle()
@@ -171,7 +171,7 @@ def main():
     roll = jax.jit(lambda k: T.rollouts(one.rollout, k, seqs, cfg.n_rollouts, cfg.start_token))
     rt = _timing.repeat(lambda: jax.block_until_ready(roll(jax.random.PRNGKey(4))), repeats=3)
     L = cfg.seq_len
-    roll_tokens = (L - 1) * cfg.n_rollouts * cfg.batch_size * (L - 1)  # computed (incl. the dropped tail)
+    roll_tokens = (L // 2) * L * cfg.n_rollouts * cfg.batch_size  # computed: ceil((L-1)/2) rows of L steps (paired)
     speed = {"sample_tokens_per_s": 10000 * L / st.median, "rollout_tokens_per_s": roll_tokens / rt.median,
              "rollout_useful_tokens_per_s": cfg.n_rollouts * cfg.batch_size * L * (L - 1) / 2 / rt.median}
     result = {"config": C.to_dict(cfg), "seeds": a.seeds, "final_nll_oracle": fin,
@@ -208,7 +208,7 @@ def main():
         ax[0].axhline(8.74, ls=":", c="k", label="SeqGAN paper 8.74")
         ax[0].legend()
         fig.tight_layout()
-        fig.savefig(out.with_name("curves.png"), dpi=90)
+        fig.savefig(out.with_name(f"{out.stem}_curves.png"), dpi=90)
     except Exception as e:  # pragma: no cover - plotting is optional
         print("no plot:", e)
 
