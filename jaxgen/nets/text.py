@@ -148,10 +148,10 @@ def head_logp(p: Params, h: jax.Array, tokens: jax.Array, temperature=1.0, tile:
 
 
 def _logp_rows(h, wo, bo, tok, temp):
-    """``(log p[tok] [M], logsumexp [M], scaled logits [M, V])`` of ``h [M, H]``."""
+    """``(log p[tok] [M], logsumexp [M])`` of ``h [M, H]`` (logits scaled by ``1 / temp``)."""
     z = (h @ wo + bo) / temp
     lse = jax.nn.logsumexp(z, axis=-1)
-    return jnp.take_along_axis(z, tok[:, None], axis=-1)[:, 0] - lse, lse, z
+    return jnp.take_along_axis(z, tok[:, None], axis=-1)[:, 0] - lse, lse
 
 
 def _tiles(x: jax.Array, tile: int) -> jax.Array:
@@ -164,7 +164,7 @@ def _tiled_logp(h, wo, bo, tok, temp, tile):
 
 
 def _tiled_logp_fwd(h, wo, bo, tok, temp, tile):
-    lp, lse = jax.lax.map(lambda a: _logp_rows(a[0], wo, bo, a[1], temp)[:2], (_tiles(h, tile), _tiles(tok, tile)))
+    lp, lse = jax.lax.map(lambda a: _logp_rows(a[0], wo, bo, a[1], temp), (_tiles(h, tile), _tiles(tok, tile)))
     return lp.reshape(-1), (h, wo, bo, tok, temp, lse.reshape(-1))
 
 
@@ -255,8 +255,7 @@ def sample_head(p: Params, h: jax.Array, key: jax.Array, temperature=1.0, tile: 
     if m <= 2 * tile:
         return categorical_from_uniform(u, rows @ p["Wo"] + p["bo"], temperature).reshape(lead)
     pad = -m % tile
-    hs = jnp.pad(rows, ((0, pad), (0, 0))).reshape(-1, tile, rows.shape[-1])
-    us = jnp.pad(u, (0, pad)).reshape(-1, tile)
+    hs, us = _tiles(jnp.pad(rows, ((0, pad), (0, 0))), tile), _tiles(jnp.pad(u, (0, pad)), tile)
     out = jax.lax.map(lambda a: categorical_from_uniform(a[1], a[0] @ p["Wo"] + p["bo"], temperature), (hs, us))
     return out.reshape(-1)[:m].reshape(lead)
 
@@ -346,9 +345,8 @@ def paired_continuations(step: Callable, p: Params, key: jax.Array, token: jax.A
     b = k - 1 - a  # the middle start of an odd K pairs with itself: its second half is dropped
     total = int(np.max(n[a] + np.where(b != a, n[b], 0)))
     switch = jnp.asarray(n[a])
-    pick = lambda x, idx: x[idx]  # noqa: E731
-    first = jax.tree_util.tree_map(lambda x: pick(x, a), (token, carry))
-    second = jax.tree_util.tree_map(lambda x: pick(x, b), (token, carry))
+    first = jax.tree_util.tree_map(lambda x: x[a], (token, carry))
+    second = jax.tree_util.tree_map(lambda x: x[b], (token, carry))
 
     def body(c, xs):
         s, kk = xs
