@@ -49,6 +49,8 @@ def parse():
     p.add_argument("--retrain-steps", type=int, default=5)
     p.add_argument("--adv-d-updates", type=int, default=5)
     p.add_argument("--n-rollouts", type=int, default=4)
+    p.add_argument("--seqgan-rollouts", type=int, default=None,
+                   help="SeqGAN's completions per prefix (default: --n-rollouts; its paper: 16, LeakGAN's: 4)")
     p.add_argument("--d-emb-dim", type=int, default=32)
     p.add_argument("--d-widths", default="1,2,3,4,5,10,15,20")
     p.add_argument("--d-filters", default="16,16,16,16,16,16,16,16")
@@ -63,11 +65,11 @@ def main():
     a = parse()
     ints = lambda s: tuple(int(x) for x in s.split(","))  # noqa: E731
     common = dict(seq_len=a.seq_len, pretrain_d_updates=a.pretrain_d_updates, rounds=a.rounds,
-                  adv_d_updates=a.adv_d_updates, n_rollouts=a.n_rollouts, d_emb_dim=a.d_emb_dim,
+                  adv_d_updates=a.adv_d_updates, d_emb_dim=a.d_emb_dim,
                   d_widths=ints(a.d_widths), d_filters=ints(a.d_filters))
-    scfg = S.SeqGANConfig(pretrain_g_epochs=a.pretrain_epochs, **common)
+    scfg = S.SeqGANConfig(pretrain_g_epochs=a.pretrain_epochs, n_rollouts=a.seqgan_rollouts or a.n_rollouts, **common)
     lcfg = L.LeakGANConfig(pretrain_epochs=a.pretrain_epochs, pretrain_d_per_step=a.pretrain_d_per_step,
-                           retrain_steps=a.retrain_steps, **common)
+                           retrain_steps=a.retrain_steps, n_rollouts=a.n_rollouts, **common)
     arms = a.arms.split(",")
     print(_timing.header("jax", "flax", "optax"))
     print("load average at start:", _timing.load_average())

@@ -43,6 +43,8 @@ from jaxgen.nets import text as T  # noqa: E402
 def parse():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--seeds", type=int, default=3)
+    p.add_argument("--seed-offset", type=int, default=0, help="the seeds are seed-offset .. seed-offset + seeds - 1")
+    p.add_argument("--pg-learning-rate", type=float, default=0.0, help="G's Adam rate for the policy gradient (0: 0.01, G's MLE rate)")
     p.add_argument("--pretrain-epochs", type=int, default=120)
     p.add_argument("--pretrain-d-updates", type=int, default=46800)
     p.add_argument("--rounds", type=int, default=200)
@@ -64,7 +66,7 @@ def main():
     ints = lambda s: tuple(int(x) for x in s.split(","))  # noqa: E731
     cfg = S.SeqGANConfig(pretrain_g_epochs=a.pretrain_epochs, pretrain_d_updates=a.pretrain_d_updates, rounds=a.rounds,
                          adv_d_updates=a.adv_d_updates, n_rollouts=a.n_rollouts, d_widths=ints(a.d_widths),
-                         d_filters=ints(a.d_filters))
+                         d_filters=ints(a.d_filters), pg_learning_rate=a.pg_learning_rate)
     print(_timing.header("jax", "flax", "optax"))
     print("load average at start:", _timing.load_average())
     print("config:", {k: v for k, v in C.to_dict(cfg).items()})
@@ -77,7 +79,7 @@ def main():
     data = D.oracle_data(oracle)
     print(f"oracle data: {data['train'].shape} train, {data['test'].shape} test in {time.perf_counter() - t0:.1f}s")
     trainer = S.make_trainer(cfg, data)
-    keys = np.stack([np.asarray(jax.random.PRNGKey(s)) for s in range(a.seeds)])
+    keys = np.stack([np.asarray(jax.random.PRNGKey(s)) for s in range(a.seed_offset, a.seed_offset + a.seeds)])
     hp = {k: np.repeat(np.asarray(v)[None], a.seeds) for k, v in C.hparams(cfg).items()}
     vt = vmap_trainer(trainer, keys, hp)
     phases = {p.name: p for p in vt.phases}

@@ -32,6 +32,13 @@ if os.environ.get("JAXGEN_TEST_XLA_OPT", "0") != "default" and "xla_backend_opti
     os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " " + TEST_XLA_FLAGS).strip()
     os.environ["JAXGEN_TEST_XLA_FLAGS"] = TEST_XLA_FLAGS
 
+# Prepared data (the `auto` MNIST source prepares ../shared/data/mnist's IDX files as a TFDS
+# builder) goes to a directory of this run, not the user's ~/tensorflow_datasets; removed at the
+# end like the compilation cache. A JAXGEN_DATA_DIR set by the caller is kept.
+DATA_DIR = Path(tempfile.gettempdir()) / f"jaxgen-test-data-{_RUN}"
+if "JAXGEN_DATA_DIR" not in os.environ:
+    os.environ["JAXGEN_DATA_DIR"] = str(DATA_DIR)
+
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = ROOT.parent / "shared" / "data"
 
@@ -87,3 +94,4 @@ def pytest_collection_modifyitems(config, items):
 def pytest_sessionfinish(session, exitstatus):
     if not hasattr(session.config, "workerinput"):  # the controller (or a run without xdist)
         shutil.rmtree(CACHE_DIR, ignore_errors=True)
+        shutil.rmtree(DATA_DIR, ignore_errors=True)

@@ -27,7 +27,8 @@ replaced by ``rounds`` more epochs of maximum likelihood (so both runs train for
 Choices made here (not covered by the house rules):
 
 * Optimisers as SeqGAN's code: G Adam(0.01) with global-norm clipping 5 -- separate Adam
-  states for MLE and for the policy gradient (SeqGAN builds two optimisers) -- D Adam(1e-4);
+  states for MLE and for the policy gradient (SeqGAN builds two optimisers; ``pg_learning_rate``
+  may give the second its own rate, e.g. 0.02 in the oracle benchmark) -- D Adam(1e-4);
   D's loss is the softmax cross-entropy plus ``d_l2`` x the L2 of its output layer; dropout
   keep probability ``d_keep`` in D's updates only.
 * D's negatives are sampled fresh for every D minibatch (the paper regenerates a set of
@@ -90,7 +91,8 @@ class SeqGANConfig:
     d_widths: tuple = C.static(T.PAPER_WIDTHS, "discriminator filter widths (each <= seq_len)", accepts=C.sizes(1, whole=True))
     d_filters: tuple = C.static(T.PAPER_FILTERS, "filters of each width", accepts=C.sizes(1, whole=True))
     mle_only: bool = C.static(False, "the MLE baseline: no D, the adversarial phase replaced by `rounds` MLE epochs")
-    g_learning_rate: float = C.traced(0.01, "G's Adam learning rate (MLE and policy gradient)", accepts=C.number(0, 1, lo_open=True))
+    g_learning_rate: float = C.traced(0.01, "G's Adam learning rate (MLE; the policy gradient too unless pg_learning_rate)", accepts=C.number(0, 1, lo_open=True))
+    pg_learning_rate: float = C.traced(0.0, "G's Adam learning rate for the policy gradient (0: g_learning_rate, as SeqGAN's code)", accepts=C.number(0, 1, hi_open=True, words="0 (g_learning_rate) or a number in (0, 1)"))
     d_learning_rate: float = C.traced(1e-4, "D's Adam learning rate", accepts=C.number(0, 1, lo_open=True))
     grad_clip: float = C.traced(5.0, "global-norm clipping of G's gradients", accepts=C.number(0, lo_open=True))
     rollout_rate: float = C.traced(0.8, "rollout network update: rollout = rate * rollout + (1 - rate) * G", accepts=C.number(0, 1))
@@ -163,10 +165,10 @@ def init(key: jax.Array, config: SeqGANConfig, hparams: dict | None = None) -> S
     kg, kd, krun = jax.random.split(key, 3)
     g = T.lstm_init(kg, cfg.vocab_size, cfg.emb_dim, cfg.hidden_dim)
     d = d_net.init(kd, jnp.zeros((2, cfg.seq_len), jnp.int32))["params"]
-    gset = {"learning_rate": hp["g_learning_rate"], "max_grad_norm": hp["grad_clip"]}
-    g_opt = lambda: optim.set_hyperparams(g_tx.init(g), gset)
+    pg_lr = jnp.where(hp["pg_learning_rate"] > 0, hp["pg_learning_rate"], hp["g_learning_rate"])
+    g_opt = lambda lr: optim.set_hyperparams(g_tx.init(g), {"learning_rate": lr, "max_grad_norm": hp["grad_clip"]})  # noqa: E731
     d_opt = optim.set_hyperparams(d_tx.init(d), {"learning_rate": hp["d_learning_rate"]})
-    return SeqGANState(g=g, g_opt_mle=g_opt(), g_opt_pg=g_opt(), rollout=jax.tree_util.tree_map(jnp.copy, g), d=d,
+    return SeqGANState(g=g, g_opt_mle=g_opt(hp["g_learning_rate"]), g_opt_pg=g_opt(pg_lr), rollout=jax.tree_util.tree_map(jnp.copy, g), d=d,
                        d_opt=d_opt, key=krun, step=jnp.zeros((), jnp.int32), hparams=hp, config=cfg)
 
 

@@ -1,6 +1,7 @@
 """SeqGAN: the Monte Carlo Q against exact enumeration, the policy-gradient sign, D's shapes,
 a phased run (resume across phase boundaries, seeds, no recompilation), the CLI. Tiny
 configs on a tiny vocabulary (task coco with made-up sequences), so the whole file is quick."""
+import dataclasses
 import itertools
 import json
 
@@ -87,6 +88,22 @@ def test_policy_gradient_raises_the_probability_of_high_q_tokens():
 
     before, after, wrong = prob3_after(0.0), prob3_after(2.0), prob3_after(-2.0)
     assert after > before * 1.1 and wrong < before * 0.95
+
+
+def test_policy_gradient_learning_rate_is_its_own_or_g_learning_rate():
+    from jaxgen.core import optim
+
+    def rates(**kw):
+        s = S.init(jax.random.PRNGKey(0), dataclasses.replace(TINY, **kw))
+        return float(optim.hyperparam(s.g_opt_mle, "learning_rate")), float(optim.hyperparam(s.g_opt_pg, "learning_rate"))
+
+    assert rates() == pytest.approx((0.01, 0.01))  # 0: the MLE rate, as SeqGAN's code
+    assert rates(g_learning_rate=0.003) == pytest.approx((0.003, 0.003))
+    assert rates(pg_learning_rate=0.02) == pytest.approx((0.01, 0.02))
+    traced = S.init(jax.random.PRNGKey(0), TINY, {"pg_learning_rate": 0.05})  # a traced hyperparameter
+    assert float(optim.hyperparam(traced.g_opt_pg, "learning_rate")) == pytest.approx(0.05)
+    with pytest.raises(ConfigError, match="pg_learning_rate=1.5 is out of range"):
+        S.validate(dataclasses.replace(TINY, pg_learning_rate=1.5))
 
 
 def test_discriminator_shapes_and_l2():
