@@ -5,9 +5,12 @@
   encodes to ``[w_1 .. w_k, <eos>, <pad> ...]`` of a fixed length (longer sentences are cut to
   ``max_len - 1`` words); decoding stops at the first ``<eos>`` or ``<pad>``. Saved with a run as
   ``vocab.json`` (a plain list of tokens), so samples decode to text.
-* :func:`load_corpus` reads one sentence per line (lower-case, space-separated, as the
-  Image-COCO captions of the text-GAN benchmarks); :func:`load_coco` builds the vocabulary of
-  the training and test captions (as Texygen does) and encodes both.
+* :func:`load_corpus` reads one sentence per line, lower-cased and split into words by
+  :func:`word_tokens` (Texygen tokenises the Image-COCO captions with ``nltk.word_tokenize``:
+  punctuation and clitics are tokens of their own, so "a wheel." is ``a wheel .``; the vocabulary
+  is 6,619 tokens instead of 8,849 for a plain split on spaces) or by spaces (``tokenize="space"``);
+  :func:`load_coco` builds the vocabulary of the training and test captions (as Texygen does)
+  and encodes both.
 * :func:`load_oracle` reads the SeqGAN oracle's ``target_params.npz`` (an LSTM with vocabulary
   5,000, embedding and hidden 32) into the fused parameter dict of :mod:`jaxgen.nets.text`;
   :func:`oracle_data` samples its training set (10,000 sequences of 20 tokens, as in the paper)
@@ -19,6 +22,7 @@ naming the file and what was expected.
 from __future__ import annotations
 
 import json
+import re
 import zipfile
 from pathlib import Path
 from typing import Sequence
@@ -119,8 +123,34 @@ def canonical(ids: jax.Array) -> jax.Array:
     return jnp.where(end == 0, ids, jnp.where(first, EOS, PAD)).astype(ids.dtype)
 
 
-def load_corpus(path: str | Path) -> list[list[str]]:
-    """One sentence per line, tokens separated by spaces (empty lines skipped)."""
+_PUNCT = re.compile(r'([,;:!?()\[\]{}&$#@%"])')
+_IN_NUMBER = re.compile(r"(\d) ([,:]) (\d)")  # 1,000 and 11:59 stay one token
+_FINAL_PERIOD = re.compile(r"(?<!\.)\.(\s*(?:[\])}'\"]\s*)*)$")
+_CLITIC = re.compile(r"(?<=\w)('s|'m|'d|'ll|'re|'ve|n't)\b")
+_TRAILING_QUOTE = re.compile(r"(?<=\w)'(?=\s|$)")
+
+
+def word_tokens(line: str) -> list[str]:
+    """Penn-Treebank-style words of one lower-cased sentence: punctuation ``, ; : ! ? ( ) " &``
+    .. and the sentence's final period are tokens of their own, so are the clitics ``'s 'm 'd
+    'll 're 've n't``; hyphens, slashes and inner periods stay inside words. Agrees with
+    nltk's ``TreebankWordTokenizer`` on 99.9 % of the Image-COCO captions (it also rewrites
+    double quotes as `` and '')."""
+    s = _PUNCT.sub(r" \1 ", " " + line.lower().strip() + " ")
+    s = _IN_NUMBER.sub(r"\1\2\3", s)
+    s = _FINAL_PERIOD.sub(r" .\1", s.rstrip())
+    s = _CLITIC.sub(r" \1", s)
+    return _TRAILING_QUOTE.sub(" '", s).split()
+
+
+TOKENIZERS = {"words": word_tokens, "space": str.split}
+
+
+def load_corpus(path: str | Path, tokenize: str = "words") -> list[list[str]]:
+    """One sentence per line (empty lines skipped), split by ``TOKENIZERS[tokenize]``:
+    ``words`` (:func:`word_tokens`, lower-cased) or ``space`` (the line as it is, split on spaces)."""
+    if tokenize not in TOKENIZERS:
+        raise DataError(f"tokenize={tokenize!r} is not a tokenizer; accepted: {', '.join(TOKENIZERS)}.")
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
@@ -129,7 +159,7 @@ def load_corpus(path: str | Path) -> list[list[str]]:
     except (OSError, UnicodeDecodeError) as e:
         raise DataError(f"the corpus {path} is not readable UTF-8 text ({type(e).__name__}); expected a text file "
                         "with one space-separated sentence per line.") from None
-    sentences = [line.split() for line in text.splitlines() if line.strip()]
+    sentences = [TOKENIZERS[tokenize](line) for line in text.splitlines() if line.strip()]
     if not sentences:
         raise DataError(f"the corpus {path} holds no sentence; expected a text file with one sentence per line.")
     return sentences
@@ -139,13 +169,15 @@ def coco_dir(data_dir: str | Path | None = None) -> Path:
     return Path(data_dir) if data_dir else shared_data_dir() / "coco_captions"
 
 
-def load_coco(data_dir: str | Path | None = None, max_len: int = 0, limit: int | None = None) -> dict:
+def load_coco(data_dir: str | Path | None = None, max_len: int = 0, limit: int | None = None,
+              tokenize: str = "words") -> dict:
     """The Image-COCO captions: ``{"train": int32 [N, L], "test": int32 [M, L], "vocab": Vocab,
     "train_text", "test_text"}`` (token lists). ``max_len`` 0: the longest caption plus the end
-    token. ``limit``: only the first this many captions of each split."""
+    token. ``limit``: only the first this many captions of each split. ``tokenize``: see
+    :func:`load_corpus` (``words``, the default, is Texygen's tokenisation)."""
     d = coco_dir(data_dir)
-    train = load_corpus(d / "image_coco.txt")[:limit]
-    test = load_corpus(d / "test_coco.txt")[:limit]
+    train = load_corpus(d / "image_coco.txt", tokenize)[:limit]
+    test = load_corpus(d / "test_coco.txt", tokenize)[:limit]
     vocab = Vocab.build(train + test)
     length = max_len or max(len(s) for s in train + test) + 1
     return {"train": vocab.encode(train, length), "test": vocab.encode(test, length), "vocab": vocab,
@@ -212,5 +244,5 @@ def oracle_data(params: dict | None = None, n_train: int = ORACLE_TRAIN, n_test:
             "test": _oracle_sample(params, key_test, n_test, length, ORACLE_START, 1000)}
 
 
-__all__ = ["Vocab", "PAD", "EOS", "canonical", "load_corpus", "load_coco", "load_oracle", "oracle_sample",
+__all__ = ["Vocab", "PAD", "EOS", "canonical", "word_tokens", "TOKENIZERS", "load_corpus", "load_coco", "load_oracle", "oracle_sample",
            "oracle_nll", "oracle_data", "ORACLE_VOCAB", "ORACLE_LEN", "ORACLE_START", "VOCAB_FILE"]

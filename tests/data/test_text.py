@@ -90,6 +90,23 @@ def test_caption_vocabulary_round_trip(tmp_path):
         vocab.encode([["qqqzzz"]], 5)
 
 
+def test_word_tokens_by_hand_and_against_nltks_treebank_tokenizer():
+    assert D.word_tokens("A man's dog doesn't sit, 1,000 times at 11:59.") == [
+        "a", "man", "'s", "dog", "does", "n't", "sit", ",", "1,000", "times", "at", "11:59", "."]
+    assert D.word_tokens("st. louis is (sort of) old-fashioned / nice?") == [
+        "st.", "louis", "is", "(", "sort", "of", ")", "old-fashioned", "/", "nice", "?"]
+    nltk_tok = pytest.importorskip("nltk.tokenize").TreebankWordTokenizer()
+    lines = (COCO / "image_coco.txt").read_text().splitlines() + (COCO / "test_coco.txt").read_text().splitlines()
+    agree = np.mean([D.word_tokens(s) == nltk_tok.tokenize(s.lower()) for s in lines])
+    assert agree > 0.998, agree  # the rest: nltk's `` '' for double quotes
+    words = D.load_corpus(COCO / "image_coco.txt")
+    space = D.load_corpus(COCO / "image_coco.txt", "space")
+    assert words[0] == ["a", "bicycle", "replica", "with", "a", "clock", "as", "the", "front", "wheel", "."]
+    assert space[0][-1] == "wheel." and max(map(len, words + D.load_corpus(COCO / "test_coco.txt"))) == 37  # Texygen's length
+    with pytest.raises(DataError, match="tokenize='nltk' is not a tokenizer; accepted: words, space"):
+        D.load_corpus(COCO / "image_coco.txt", "nltk")
+
+
 def test_canonical_pads_after_the_first_end_token():
     x = jnp.array([[5, 1, 7, 0, 9], [4, 4, 0, 3, 1], [2, 3, 4, 5, 6]])
     np.testing.assert_array_equal(D.canonical(x), [[5, 1, 0, 0, 0], [4, 4, 1, 0, 0], [2, 3, 4, 5, 6]])
