@@ -158,7 +158,7 @@ def load_corpus(path: str | Path, tokenize: str = "words") -> list[list[str]]:
         raise DataError(f"the corpus {path} does not exist; expected a text file with one sentence per line.") from None
     except (OSError, UnicodeDecodeError) as e:
         raise DataError(f"the corpus {path} is not readable UTF-8 text ({type(e).__name__}); expected a text file "
-                        "with one space-separated sentence per line.") from None
+                        "with one sentence per line.") from None
     sentences = [TOKENIZERS[tokenize](line) for line in text.splitlines() if line.strip()]
     if not sentences:
         raise DataError(f"the corpus {path} holds no sentence; expected a text file with one sentence per line.")

@@ -10,7 +10,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxgen.core import runner
+from jaxgen.core import optim, runner
 from jaxgen.core.errors import ConfigError
 from jaxgen.generative import seqgan as S
 from jaxgen.nets import text as T
@@ -91,8 +91,6 @@ def test_policy_gradient_raises_the_probability_of_high_q_tokens():
 
 
 def test_policy_gradient_learning_rate_is_its_own_or_g_learning_rate():
-    from jaxgen.core import optim
-
     def rates(**kw):
         s = S.init(jax.random.PRNGKey(0), dataclasses.replace(TINY, **kw))
         return float(optim.hyperparam(s.g_opt_mle, "learning_rate")), float(optim.hyperparam(s.g_opt_pg, "learning_rate"))
