@@ -191,6 +191,17 @@ def test_mle_only_is_the_same_run_without_the_adversarial_phase():
     assert [(p.name, p.num_steps) for p in tr.phases] == [("pretrain_g", (2 + 3) * 4)]
 
 
+def test_coco_bleu_uses_every_test_caption_and_fast_bleu_the_first_500():
+    from jaxgen.generative.seqgan_fit import text_metrics
+
+    hyps = [["a", "red", "bus", "parked", "by", "trees"]] * 2
+    refs = [["two", "dogs", "playing", str(i)] for i in range(500)] + [["a", "red", "bus", "parked", "by", "trees"]]
+    m = text_metrics(hyps, refs)
+    assert m["bleu2"] == pytest.approx(1.0) and m["bleu5"] == pytest.approx(1.0)
+    assert m["fast_bleu2"] < 0.1  # the matching caption is the 501st: not among the fast references
+    assert m["self_bleu2"] == pytest.approx(1.0)
+
+
 def test_cli_train_and_sample_coco(tmp_path, capsys):
     from jaxgen import cli
 
@@ -202,7 +213,7 @@ def test_cli_train_and_sample_coco(tmp_path, capsys):
             "--run-dir", str(run), "--no-progress", "--mode", "loop"]
     assert cli.main(argv) == 0
     res = json.loads((run / "results.json").read_text())
-    assert {"bleu2", "bleu5", "self_bleu2", "nll_test"} <= set(res["eval"])
+    assert {"bleu2", "bleu5", "fast_bleu2", "self_bleu2", "nll_test"} <= set(res["eval"])
     assert (run / "vocab.json").is_file() and (run / "samples" / "pretrain_g_0001.txt").is_file()
     assert (run / "curves.png").is_file()
     capsys.readouterr()
