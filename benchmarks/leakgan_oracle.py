@@ -10,7 +10,9 @@ Arms (every arm's seeds in one vmapped program per phase, compile time measured 
   MLE + Manager goal loss, ``--pretrain-d-per-step`` D updates a step), ``--rounds`` rounds
   (1 adversarial step with rollouts every c tokens, ``--retrain-steps`` MLE updates, ``--adv-d-updates`` D).
 
-Printed: NLL-oracle of ``--final-n`` samples per arm (mean and per seed; also after pre-training),
+Printed: NLL-oracle of ``--final-n`` samples per arm (mean and per seed; also after pre-training;
+also of samples drawn at temperature 2/3, as the published LeakGAN code draws its evaluation
+samples: logits x 1.5),
 wall time of every phase with compile apart, per adversarial round, tokens/s of sampling; a JSON
 with all of it (``--out``).
 
@@ -19,6 +21,7 @@ with all of it (``--out``).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 import time
@@ -38,6 +41,9 @@ from jaxgen.generative import leakgan as L  # noqa: E402
 from jaxgen.generative import seqgan as S  # noqa: E402
 
 
+COLD = 1 / 1.5  # the published LeakGAN code samples its evaluation sequences with logits x 1.5
+
+
 def parse():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--seq-len", type=int, default=20)
@@ -51,6 +57,11 @@ def parse():
     p.add_argument("--n-rollouts", type=int, default=4)
     p.add_argument("--seqgan-rollouts", type=int, default=None,
                    help="SeqGAN's completions per prefix (default: --n-rollouts; its paper: 16, LeakGAN's: 4)")
+    p.add_argument("--leakgan-adv-lr", type=float, default=0.0,
+                   help="LeakGAN's adversarial Adam rate (0: its G rate, 0.01; the published code: 0.0015 at length 20)")
+    p.add_argument("--adv-objective", default="paper",
+                   help="LeakGAN's adv_objective; several (comma-separated): one adversarial phase each, from one pre-training")
+    p.add_argument("--eval-rounds", default="", help="LeakGAN: also NLL-oracle after these rounds (comma-separated)")
     p.add_argument("--d-emb-dim", type=int, default=32)
     p.add_argument("--d-widths", default="1,2,3,4,5,10,15,20")
     p.add_argument("--d-filters", default="16,16,16,16,16,16,16,16")
@@ -63,13 +74,17 @@ def parse():
 
 def main():
     a = parse()
+    for objective in a.adv_objective.split(","):
+        if objective not in L.OBJECTIVES:
+            raise SystemExit(f"--adv-objective {objective!r} is not an objective; accepted: {', '.join(L.OBJECTIVES)}.")
     ints = lambda s: tuple(int(x) for x in s.split(","))  # noqa: E731
     common = dict(seq_len=a.seq_len, pretrain_d_updates=a.pretrain_d_updates, rounds=a.rounds,
                   adv_d_updates=a.adv_d_updates, d_emb_dim=a.d_emb_dim,
                   d_widths=ints(a.d_widths), d_filters=ints(a.d_filters))
     scfg = S.SeqGANConfig(pretrain_g_epochs=a.pretrain_epochs, n_rollouts=a.seqgan_rollouts or a.n_rollouts, **common)
     lcfg = L.LeakGANConfig(pretrain_epochs=a.pretrain_epochs, pretrain_d_per_step=a.pretrain_d_per_step,
-                           retrain_steps=a.retrain_steps, n_rollouts=a.n_rollouts, **common)
+                           retrain_steps=a.retrain_steps, n_rollouts=a.n_rollouts, adv_learning_rate=a.leakgan_adv_lr,
+                           adv_objective=a.adv_objective.split(",")[0], **common)
     arms = a.arms.split(",")
     print(_timing.header("jax", "flax", "optax"))
     print("load average at start:", _timing.load_average())
@@ -109,8 +124,9 @@ def main():
               f"[{time.strftime('%H:%M:%S')}, load {_timing.load_average()}]", flush=True)
         return state
 
-    def nll_oracle(mod, state, key):
-        return jax.device_get(jax.jit(jax.vmap(lambda s: D.oracle_nll(oracle, mod.sample(s, key, a.final_n))))(state)).tolist()
+    def nll_oracle(mod, state, key, temperature=1.0):
+        f = jax.vmap(lambda s: D.oracle_nll(oracle, mod.sample(s, key, a.final_n, temperature)))
+        return jax.device_get(jax.jit(f)(state)).tolist()
 
     def save():
         result = {"args": vars(a), "seqgan_config": C.to_dict(scfg), "leakgan_config": C.to_dict(lcfg), "seeds": a.seeds,
@@ -120,8 +136,11 @@ def main():
 
     def report(arm, tag, mod, state):
         v = nll_oracle(mod, state, jax.random.PRNGKey(4242))
+        cold = nll_oracle(mod, state, jax.random.PRNGKey(4242), COLD)
         final.setdefault(arm, {})[tag] = v
-        print(f"  {arm} {tag}: NLL-oracle {np.mean(v):.3f} ({', '.join(f'{x:.3f}' for x in v)})", flush=True)
+        final[arm][f"{tag} T=2/3"] = cold
+        print(f"  {arm} {tag}: NLL-oracle {np.mean(v):.3f} ({', '.join(f'{x:.3f}' for x in v)}); "
+              f"sampled at temperature 2/3: {np.mean(cold):.3f}", flush=True)
         save()
 
     if "mle" in arms or "seqgan" in arms:
@@ -156,9 +175,24 @@ def main():
         t_eval = time.perf_counter()
         report("leakgan", "pretrained", L, st)
         t_eval = time.perf_counter() - t_eval
-        st = run("leakgan/adversarial round", ph["adversarial"].step, st, vt.data, a.rounds)
-        wall["leakgan"] = time.perf_counter() - t0 - t_eval
-        report("leakgan", "final", L, st)
+        pre, t_pre = st, time.perf_counter() - t0 - t_eval
+        for i, objective in enumerate(a.adv_objective.split(",")):
+            arm, t0, t_eval = "leakgan" + (f"-{objective}" if i else ""), time.perf_counter(), 0.0
+            st = pre if i == len(a.adv_objective.split(",")) - 1 else jax.tree_util.tree_map(jnp.copy, pre)
+            st = st.replace(config=dataclasses.replace(st.config, adv_objective=objective))
+            if i:
+                final[arm] = {k: v for k, v in final["leakgan"].items() if k.startswith("pretrained")}
+            done = 0
+            for r in sorted({int(x) for x in a.eval_rounds.split(",") if x and 0 < int(x) < a.rounds} | {a.rounds}):
+                name = f"{arm}/adversarial round" + (f"s {done + 1}-{r}" if done else "")
+                st = run(name, ph["adversarial"].step, st, vt.data, r - done)
+                done = r
+                if r < a.rounds:
+                    t = time.perf_counter()
+                    report(arm, f"round {r}", L, st)
+                    t_eval += time.perf_counter() - t
+            wall[arm] = t_pre + time.perf_counter() - t0 - t_eval
+            report(arm, "final", L, st)
         one = jax.tree_util.tree_map(lambda x: x[0], st)
         samp = jax.jit(lambda k: L.sample(one, k, 2000))
         lt = _timing.repeat(lambda: jax.block_until_ready(samp(jax.random.PRNGKey(3))), repeats=3)
@@ -171,9 +205,10 @@ def main():
     save()
     print()
     rows = [[arm, np.mean(v["final"]), ", ".join(f"{x:.3f}" for x in v["final"]),
-             np.mean(v["pretrained"]) if "pretrained" in v else "", wall.get(arm, "")]
+             np.mean(v["pretrained"]) if "pretrained" in v else "", np.mean(v["final T=2/3"]), wall.get(arm, "")]
             for arm, v in final.items() if "final" in v]
-    print(_timing.text_table(["arm", f"NLL-oracle ({a.final_n}) mean", "per seed", "after pre-training", "arm wall s"], rows))
+    print(_timing.text_table(["arm", f"NLL-oracle ({a.final_n}) mean", "per seed", "after pre-training",
+                              "sampled at T=2/3", "arm wall s"], rows))
     print("published (LeakGAN paper): len 20: MLE 9.04, SeqGAN 8.74, LeakGAN 7.04; len 40: 10.41 / 10.31 / 7.19")
     print(_timing.text_table(["phase (all seeds, one program)", "steps", "run s", "ms/step", "compile s"],
                              [[k, v["steps"], v["run_s"], v["s_per_step"] * 1e3, v["compile_s"]]

@@ -27,6 +27,11 @@ Choices made here (not covered by the house rules):
 * The goal window ``w_t = psi^T sum_{i=0}^{c-1} g_{t-i}`` includes the current goal (see
   :mod:`jaxgen.nets.leak`); the goals reach the Worker's losses through ``stop_gradient``.
 * Rollouts are by G itself (the original code; SeqGAN's delayed copy is not kept).
+* ``adv_objective``: ``paper`` (default) weights every token by its own intrinsic reward and
+  every goal by its own Q; ``code`` replaces both by their batch means, which is what the
+  published code computes (``tf.losses.cosine_distance`` reduces to the mean): its Worker then
+  raises the likelihood of its own samples by one weight. ``adv_learning_rate``: the published
+  code's G rate is 0.0015 at length 20 (0.0005 at 40), decayed; jaxgen's default G rate is 0.01.
 * Two Adam states for G (pre-training / adversarial, as SeqGAN's two optimisers), each over the
   sum of the Worker's and the Manager's loss (their parameters are disjoint); global-norm
   clipping ``grad_clip``. Prefixes are padded with token 0 before D reads them (the original).
@@ -59,6 +64,7 @@ from jaxgen.nets import leak as LK
 from jaxgen.nets import text as T
 
 TASKS = S.TASKS
+OBJECTIVES = ("paper", "code")
 PAD = 0  # the token that pads a prefix before D reads it
 
 
@@ -87,11 +93,14 @@ class LeakGANConfig:
     adv_d_updates: int = C.static(15, "D minibatch updates per round", accepts=C.whole(0))
     n_rollouts: int = C.static(4, "Monte Carlo completions per prefix (prefixes of c, 2c, .. tokens)", accepts=C.whole(1))
     rescale: bool = C.static(True, "rank-based rescaled activation of the Q estimates (the paper's bootstrapped rescaling)")
+    adv_objective: str = C.static("paper", "paper: per-token intrinsic rewards and Q weights (the paper's equations); "
+                                  "code: both averaged over the batch first, as the published code's cosine does", OBJECTIVES)
     d_batch_size: int = C.static(64, "sequences per D update (half real, half generated)", accepts=C.whole(2))
     d_emb_dim: int = C.static(64, "discriminator embedding size", accepts=C.whole(1))
     d_widths: tuple = C.static(T.PAPER_WIDTHS, "discriminator filter widths (each <= seq_len)", accepts=C.sizes(1, whole=True))
     d_filters: tuple = C.static(T.PAPER_FILTERS, "filters of each width (their sum is the feature size)", accepts=C.sizes(1, whole=True))
-    g_learning_rate: float = C.traced(0.01, "G's Adam learning rate", accepts=C.number(0, 1, lo_open=True))
+    g_learning_rate: float = C.traced(0.01, "G's Adam learning rate (pre-training and re-training; adversarial too unless adv_learning_rate)", accepts=C.number(0, 1, lo_open=True))
+    adv_learning_rate: float = C.traced(0.0, "G's Adam learning rate for the adversarial updates (0: g_learning_rate; the published code: 0.0015 at length 20, 0.0005 at 40)", accepts=C.number(0, 1, hi_open=True, words="0 (g_learning_rate) or a number in (0, 1)"))
     d_learning_rate: float = C.traced(1e-4, "D's Adam learning rate", accepts=C.number(0, 1, lo_open=True))
     grad_clip: float = C.traced(5.0, "global-norm clipping of G's gradients", accepts=C.number(0, lo_open=True))
     d_keep: float = C.traced(0.75, "D's dropout keep probability in its updates", accepts=C.number(0, 1, lo_open=True))
@@ -141,10 +150,10 @@ def init(key: jax.Array, config: LeakGANConfig, hparams: dict | None = None) -> 
     kg, kd, krun = jax.random.split(key, 3)
     g = LK.init(kg, cfg.vocab_size, cfg.emb_dim, cfg.hidden_dim, cfg.feature_size, cfg.manager_dim, cfg.goal_size)
     d = d_net.init(kd, jnp.zeros((2, cfg.seq_len), jnp.int32))["params"]
-    gset = {"learning_rate": hp["g_learning_rate"], "max_grad_norm": hp["grad_clip"]}
-    g_opt = lambda: optim.set_hyperparams(g_tx.init(g), gset)  # noqa: E731
+    adv_lr = jnp.where(hp["adv_learning_rate"] > 0, hp["adv_learning_rate"], hp["g_learning_rate"])
+    g_opt = lambda lr: optim.set_hyperparams(g_tx.init(g), {"learning_rate": lr, "max_grad_norm": hp["grad_clip"]})  # noqa: E731
     d_opt = optim.set_hyperparams(d_tx.init(d), {"learning_rate": hp["d_learning_rate"]})
-    return LeakGANState(g=g, g_opt_mle=g_opt(), g_opt_adv=g_opt(), d=d, d_opt=d_opt, key=krun,
+    return LeakGANState(g=g, g_opt_mle=g_opt(hp["g_learning_rate"]), g_opt_adv=g_opt(adv_lr), d=d, d_opt=d_opt, key=krun,
                         step=jnp.zeros((), jnp.int32), hparams=hp, config=cfg)
 
 
@@ -200,11 +209,18 @@ def q_values(state: LeakGANState, seqs: jax.Array, key: jax.Array) -> jax.Array:
 
 
 def adversarial_loss(state: LeakGANState, g: dict, seqs: jax.Array, q: jax.Array):
-    """Manager: ``-mean Q_t cos(f_{t+c} - f_t, g_t)``; Worker: REINFORCE with the intrinsic reward."""
+    """Manager: ``-mean Q_t cos(f_{t+c} - f_t, g_t)``; Worker: REINFORCE with the intrinsic reward.
+
+    ``adv_objective="code"``: the intrinsic rewards ``[B, L]`` and ``q`` replaced by their batch
+    means, as in the published LeakGAN code (its ``tf.losses.cosine_distance`` returns the mean
+    over the batch): the Worker then maximises the log-likelihood of its own samples weighted by
+    one number, and the Manager the mean cosine weighted by the mean Q."""
     cfg = state.config
     tf = LK.teacher(g, feat_fn(state), seqs, cfg.start_token, cfg.step_size, PAD)
     logp = LK.token_logp(tf["logits"], seqs, state.hparams["temperature"])
     r = LK.intrinsic_reward(tf["feats"], tf["goals"], cfg.step_size)
+    if cfg.adv_objective == "code":
+        r, q = jnp.full_like(r, jnp.mean(r)), jnp.full_like(q, jnp.mean(q))
     worker = policy_gradient_loss(logp, r)
     manager = LK.goal_loss(tf["feats"], tf["goals"], q, cfg.step_size)
     return worker + manager, {"worker_loss": worker, "manager_loss": manager, "intrinsic": jnp.mean(r)}

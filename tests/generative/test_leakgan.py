@@ -107,6 +107,30 @@ def test_the_leaked_features_are_ds_and_no_gradient_reaches_d(state):
     assert absmax(gl["manager"]) > 0 and absmax(gl["worker"]) == 0.0 and absmax(gl["psi"]) == 0.0
 
 
+def test_adversarial_losses_paper_and_published_code_by_hand(state):
+    """paper: per-token intrinsic rewards and Q weights; code: both replaced by their batch means
+    (the published code's reduced cosine) -- each against the formula written out."""
+    x = jnp.asarray(tiny_data()["train"][:4])
+    q = jnp.asarray(np.random.default_rng(1).uniform(size=x.shape), jnp.float32)
+    code = state.replace(config=TINY.__class__(**{**TINY.__dict__, "adv_objective": "code"}))
+
+    @jax.jit
+    def probe(state, code):
+        tf = LK.teacher(state.g, L.feat_fn(state), x, 0, 2, L.PAD)
+        logp = LK.token_logp(tf["logits"], x)
+        d = tf["feats"][jnp.minimum(jnp.arange(LEN) + 2, LEN)] - tf["feats"][:-1]  # f_{t+c} - f_t
+        norm = lambda v: jnp.maximum(jnp.linalg.norm(v, axis=-1), 1e-8)  # noqa: E731  (0 where the prefix stops changing)
+        cos = (jnp.sum(d * tf["goals"], -1) / norm(d) / norm(tf["goals"])).T
+        return (L.adversarial_loss(state, state.g, x, q)[1], L.adversarial_loss(code, code.g, x, q)[1], logp, cos)
+
+    paper, published, logp, cos = probe(state, code)
+    np.testing.assert_allclose(paper["worker_loss"], -jnp.mean(cos * logp), rtol=1e-5)
+    np.testing.assert_allclose(paper["manager_loss"], -jnp.mean(q * cos), rtol=1e-5)
+    np.testing.assert_allclose(published["worker_loss"], -jnp.mean(cos) * jnp.mean(logp), rtol=1e-5)
+    np.testing.assert_allclose(published["manager_loss"], -jnp.mean(q) * jnp.mean(cos), rtol=1e-5)
+    assert abs(float(paper["worker_loss"] - published["worker_loss"])) > 1e-4
+
+
 def test_sampling_teacher_forcing_and_rollouts_agree(state):
     """Near-greedy sampling (temperature 1e-4) with D's features read every step: teacher forcing
     on the samples picks the same tokens, and rollouts from their prefixes complete them unchanged."""
@@ -128,11 +152,27 @@ def test_sampling_teacher_forcing_and_rollouts_agree(state):
     np.testing.assert_allclose(q, jnp.broadcast_to(jnp.sum(x, -1, keepdims=True) * 1.0, x.shape))
 
 
+def test_adversarial_learning_rate_is_its_own_or_g_learning_rate():
+    from jaxgen.core import optim
+
+    def rates(cfg, hp=None):
+        s = L.init(jax.random.PRNGKey(0), cfg, hp)
+        return float(optim.hyperparam(s.g_opt_mle, "learning_rate")), float(optim.hyperparam(s.g_opt_adv, "learning_rate"))
+
+    assert rates(TINY) == pytest.approx((0.05, 0.05))  # 0: G's rate
+    assert rates(TINY.__class__(**{**TINY.__dict__, "adv_learning_rate": 0.0015})) == pytest.approx((0.05, 0.0015))
+    assert rates(TINY, {"adv_learning_rate": 0.002}) == pytest.approx((0.05, 0.002))  # traced
+    with pytest.raises(ConfigError, match="adv_learning_rate=1.5 is out of range"):
+        L.validate(TINY.__class__(**{**TINY.__dict__, "adv_learning_rate": 1.5}))
+
+
 def test_config_errors():
     with pytest.raises(ConfigError, match=r"step_size=8 is out of range; accepted: .*seq_len - 1 \(7\)"):
         L.validate(TINY.__class__(**{**TINY.__dict__, "step_size": 8}))
     with pytest.raises(ConfigError, match=r"have length 8 but seq_len=7"):
         L.make_trainer(TINY.__class__(**{**TINY.__dict__, "seq_len": 7, "d_widths": (1, 2)}), tiny_data())
+    with pytest.raises(ConfigError, match=r"adv_objective='both'.*paper, code"):
+        L.validate(TINY.__class__(**{**TINY.__dict__, "adv_objective": "both"}))
 
 
 # --------------------------------------------------------------------------- the phased run
