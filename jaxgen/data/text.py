@@ -4,7 +4,9 @@
   the end token ``<eos>``, then the corpus' words in order of first appearance. A sentence
   encodes to ``[w_1 .. w_k, <eos>, <pad> ...]`` of a fixed length (longer sentences are cut to
   ``max_len - 1`` words); decoding stops at the first ``<eos>`` or ``<pad>``. Saved with a run as
-  ``vocab.json`` (a plain list of tokens), so samples decode to text.
+  ``vocab.json`` (``{"tokenize": name, "tokens": [...]}``; a plain list, the format before the
+  tokenizer was saved, reads as space-split), so samples decode to text and a run's evaluation
+  splits new text as its training did.
 * :func:`load_corpus` reads one sentence per line, lower-cased and split into words by
   :func:`word_tokens` (Texygen tokenises the Image-COCO captions with ``nltk.word_tokenize``:
   punctuation and clitics are tokens of their own, so "a wheel." is ``a wheel .``; the vocabulary
@@ -52,24 +54,27 @@ def shared_data_dir() -> Path:
 # --------------------------------------------------------------------------- words
 
 class Vocab:
-    """A token list with ``<pad>`` = 0 and ``<eos>`` = 1; see the module docstring."""
+    """A token list with ``<pad>`` = 0 and ``<eos>`` = 1; see the module docstring.
+    ``tokenize``: the name of the tokenizer its sentences were split with (:data:`TOKENIZERS`),
+    saved with it so a run's evaluation reads new text the same way (None: not known)."""
 
-    def __init__(self, tokens: Sequence[str]):
+    def __init__(self, tokens: Sequence[str], tokenize: str | None = None):
         tokens = list(tokens)
         if tokens[:2] != list(SPECIALS):
             raise DataError(f"a vocabulary must start with {SPECIALS[0]} and {SPECIALS[1]}; got {tokens[:2]}.")
         self.tokens = tokens
         self.index = {t: i for i, t in enumerate(tokens)}
+        self.tokenize = tokenize
 
     def __len__(self) -> int:
         return len(self.tokens)
 
     @classmethod
-    def build(cls, sentences: Sequence[Sequence[str]]) -> "Vocab":
+    def build(cls, sentences: Sequence[Sequence[str]], tokenize: str | None = None) -> "Vocab":
         seen = dict.fromkeys(SPECIALS)
         for s in sentences:
             seen.update(dict.fromkeys(s))
-        return cls(list(seen))
+        return cls(list(seen), tokenize)
 
     def encode(self, sentences: Sequence[Sequence[str]], max_len: int) -> np.ndarray:
         """``int32 [N, max_len]``; an unknown word is a DataError naming it."""
@@ -99,20 +104,24 @@ class Vocab:
 
     def save(self, run_dir: Path) -> Path:
         path = Path(run_dir) / VOCAB_FILE
-        path.write_text(json.dumps(self.tokens))
+        path.write_text(json.dumps({"tokenize": self.tokenize, "tokens": self.tokens}))
         return path
 
     @classmethod
     def load(cls, run_dir: Path) -> "Vocab":
         path = Path(run_dir) / VOCAB_FILE
         try:
-            tokens = json.loads(path.read_text())
+            saved = json.loads(path.read_text())
         except (OSError, UnicodeDecodeError, json.JSONDecodeError):
-            raise DataError(f"{path} is not a readable vocabulary; expected the JSON list of tokens "
+            raise DataError(f"{path} is not a readable vocabulary; expected the JSON vocabulary "
                             "that jaxgen train seqgan --task coco writes.") from None
-        if not (isinstance(tokens, list) and all(isinstance(t, str) for t in tokens)):
-            raise DataError(f"{path} is not a vocabulary; expected a JSON list of token strings.")
-        return cls(tokens)
+        # a plain list: written before the tokenizer was saved, when captions were split on spaces
+        tokens, tokenize = (saved, "space") if isinstance(saved, list) else (saved.get("tokens"), saved.get("tokenize"))
+        if not (isinstance(tokens, list) and all(isinstance(t, str) for t in tokens)) or \
+                not (tokenize is None or tokenize in TOKENIZERS):
+            raise DataError(f"{path} is not a vocabulary; expected {{\"tokenize\": one of {', '.join(TOKENIZERS)}, "
+                            "\"tokens\": a list of token strings}.")
+        return cls(tokens, tokenize)
 
 
 def canonical(ids: jax.Array) -> jax.Array:
@@ -178,7 +187,7 @@ def load_coco(data_dir: str | Path | None = None, max_len: int = 0, limit: int |
     d = coco_dir(data_dir)
     train = load_corpus(d / "image_coco.txt", tokenize)[:limit]
     test = load_corpus(d / "test_coco.txt", tokenize)[:limit]
-    vocab = Vocab.build(train + test)
+    vocab = Vocab.build(train + test, tokenize)
     length = max_len or max(len(s) for s in train + test) + 1
     return {"train": vocab.encode(train, length), "test": vocab.encode(test, length), "vocab": vocab,
             "train_text": train, "test_text": test}

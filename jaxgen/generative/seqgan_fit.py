@@ -254,7 +254,7 @@ class SeqGANFamily(F.Family):
         cfg = state.config
         if cfg.task == "coco":  # the run's own vocabulary
             vocab = D.Vocab.load(run_dir)
-            test_text = D.load_corpus(D.coco_dir() / "test_coco.txt")
+            test_text = D.load_corpus(D.coco_dir() / "test_coco.txt", vocab.tokenize or "words")
             test_text = [s for s in test_text if all(w in vocab.index for w in s)]
             data = {"vocab": vocab, "oracle": None, "test_text": test_text, "test": vocab.encode(test_text, cfg.seq_len)}
         else:

@@ -1,6 +1,9 @@
 """Text data: the SeqGAN oracle against a hand-written numpy LSTM on its real parameters, the
 caption vocabulary's round trip, and one sentence for unreadable files."""
+import json
+
 import numpy as np
+
 import jax
 import jax.numpy as jnp
 import pytest
@@ -84,6 +87,11 @@ def test_caption_vocabulary_round_trip(tmp_path):
     vocab.save(tmp_path)
     again = D.Vocab.load(tmp_path)
     assert again.tokens == vocab.tokens and again.decode_text(ids[:3]) == [" ".join(s) for s in train[:3]]
+    assert again.tokenize is None and D.load_coco(COCO, limit=5).get("vocab").tokenize == "words"
+    D.Vocab.build(train[:5], "space").save(tmp_path)
+    assert D.Vocab.load(tmp_path).tokenize == "space"
+    (tmp_path / "vocab.json").write_text(json.dumps(vocab.tokens))  # the older plain-list file: space-split runs
+    assert D.Vocab.load(tmp_path).tokens == vocab.tokens and D.Vocab.load(tmp_path).tokenize == "space"
     short = vocab.encode(train[:1], 4)  # cut to max_len - 1 words + the end token
     assert vocab.decode(short) == [train[0][:3]] and short[0, 3] == D.EOS
     with pytest.raises(DataError, match="not in the vocabulary"):
@@ -130,4 +138,7 @@ def test_unreadable_files_are_one_sentence(tmp_path):
         D.load_oracle(tmp_path / "w.npz")
     (tmp_path / "vocab.json").write_text("{oops")
     with pytest.raises(DataError, match="not a readable vocabulary"):
+        D.Vocab.load(tmp_path)
+    (tmp_path / "vocab.json").write_text(json.dumps({"tokenize": "chars", "tokens": ["<pad>", "<eos>"]}))
+    with pytest.raises(DataError, match="not a vocabulary; expected .*words, space"):
         D.Vocab.load(tmp_path)

@@ -244,5 +244,5 @@ def test_cli_train_and_sample_coco(tmp_path, capsys):
     capsys.readouterr()
     assert cli.main(["sample", str(run), "--n", "4"]) == 0
     lines = capsys.readouterr().out.strip().splitlines()
-    vocab = set(json.loads((run / "vocab.json").read_text()))
+    vocab = set(json.loads((run / "vocab.json").read_text())["tokens"])
     assert len(lines) == 4 and all(w in vocab for line in lines for w in line.split())

@@ -219,7 +219,7 @@ def test_cli_train_and_sample_coco(tmp_path, capsys):
     capsys.readouterr()
     assert cli.main(["sample", str(run), "--n", "5"]) == 0
     lines = capsys.readouterr().out.strip().splitlines()
-    vocab = set(json.loads((run / "vocab.json").read_text()))
+    vocab = set(json.loads((run / "vocab.json").read_text())["tokens"])
     assert len(lines) == 5 and all(w in vocab for line in lines for w in line.split())
 
 
