@@ -72,7 +72,12 @@ def main():
         print(name, results[name], flush=True)
         out.write_text(json.dumps({"args": vars(a), "results": results}, indent=1, default=str))
     keys = [f"{kind}bleu{n}" for kind in ("", "fast_", "self_") for n in (2, 3, 4, 5)]
-    rows = [[n, *[r["eval"].get(k, "") for k in keys]] for n, r in results.items()]
+    # the yardstick: real training captions scored as if generated (what a perfect G would reach)
+    real = seqgan_fit.text_metrics(data["vocab"].decode(data["train"][: a.final_n]), data["test_text"])
+    results_real = {"real training captions": {"eval": real}}
+    print("real training captions:", {k: round(v, 4) for k, v in real.items()}, flush=True)
+    out.write_text(json.dumps({"args": vars(a), "results": results, "real_captions": real}, indent=1, default=str))
+    rows = [[n, *[r["eval"].get(k, "") for k in keys]] for n, r in {**results, **results_real}.items()]
     rows += [[f"{n} (Texygen)", *v, *[""] * 8] for n, v in TEXYGEN.items()]
     print(_timing.text_table(["arm", *[f"{kind}BLEU-{n}" for kind in ("", "fast ", "self ") for n in (2, 3, 4, 5)]], rows))
     for n, r in results.items():
