@@ -41,6 +41,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxgen.core.distributions import categorical_from_uniform, categorical_sample
 from jaxgen.nets.conv import Conv1D
 
 Params = dict
@@ -205,37 +206,10 @@ def nll(p: Params, tokens: jax.Array, start: int, mask: jax.Array | None = None,
     return -jnp.sum(tot) / jnp.maximum(jnp.sum(mask), 1.0)
 
 
-BLOCK = 64  # categorical(): the vocabulary is searched in blocks of this many tokens
-
-
 def categorical(key: jax.Array, logits: jax.Array, temperature=1.0) -> jax.Array:
-    """One draw from ``softmax(logits / temperature)`` per row of ``logits [..., V]`` -> ``int32 [...]``.
-
-    Inverse CDF with one uniform number per row (:func:`categorical_from_uniform`), which on
-    the CPU is several times faster than the Gumbel-max trick of ``jax.random.categorical``
-    (V random numbers per row)."""
-    return categorical_from_uniform(jax.random.uniform(key, logits.shape[:-1]), logits, temperature)
-
-
-def categorical_from_uniform(u: jax.Array, logits: jax.Array, temperature=1.0) -> jax.Array:
-    """The draw of :func:`categorical` for given uniforms ``u [...]`` in [0, 1): the CDF of
-    ``softmax(logits [..., V] / temperature)`` inverted at ``u``, searched in two levels (the
-    cumulative sums of ``ceil(V / 64)`` block totals, then of the 64 weights of the chosen
-    block) -- on the CPU several times faster than a cumulative sum over V."""
-    v = logits.shape[-1]
-    z = logits / temperature
-    e = jnp.exp(z - jax.lax.stop_gradient(jnp.max(z, axis=-1, keepdims=True)))
-    nb = -(-v // BLOCK)
-    e = jnp.pad(e, [(0, 0)] * (e.ndim - 1) + [(0, nb * BLOCK - v)]).reshape(*e.shape[:-1], nb, BLOCK)
-    bsum = jnp.sum(e, axis=-1)  # [..., nb]
-    bcdf = jnp.cumsum(bsum, axis=-1)
-    u = u * bcdf[..., -1]
-    blk = jnp.minimum(jnp.sum(bcdf < u[..., None], axis=-1), nb - 1)
-    below = jnp.take_along_axis(bcdf - bsum, blk[..., None], axis=-1)[..., 0]
-    inner = jnp.take_along_axis(e, blk[..., None, None], axis=-2)[..., 0, :]  # [..., BLOCK]
-    icdf = jnp.cumsum(inner, axis=-1)
-    pos = jnp.minimum(jnp.sum(icdf < (u - below)[..., None], axis=-1), BLOCK - 1)
-    return jnp.minimum(blk * BLOCK + pos, v - 1).astype(jnp.int32)
+    """One draw from ``softmax(logits / temperature)`` per row of ``logits [..., V]`` -> ``int32 [...]``
+    (the inverse CDF of :func:`jaxgen.core.distributions.categorical_from_uniform`)."""
+    return categorical_sample(key, logits, temperature)
 
 
 TILE = 512  # sample_head(): rows of logits computed and sampled at a time (a tile of 512 x V stays in cache)

@@ -40,7 +40,7 @@ import jax.numpy as jnp
 import optax
 
 from jaxgen.core import config as C
-from jaxgen.core.distributions import diag_gaussian_log_prob
+from jaxgen.core.distributions import categorical_from_uniform, categorical_sample, diag_gaussian_log_prob
 from jaxgen.nets.conv import PatchConv
 from jaxgen.nets.init import orthogonal
 from jaxgen.rl import envs
@@ -64,20 +64,6 @@ def categorical_entropy(logits: jax.Array) -> jax.Array:
     """``-sum_a pi(a) log pi(a)`` for ``logits [..., A]`` -> ``[...]``."""
     logp = jax.nn.log_softmax(logits, axis=-1)
     return -jnp.sum(jnp.exp(logp) * logp, axis=-1)
-
-
-def categorical_from_uniform(u: jax.Array, logits: jax.Array) -> jax.Array:
-    """int32 ``[...]`` drawn from ``softmax(logits [..., A])`` by inverting the CDF at
-    ``u [...]`` ~ U[0, 1): the number of cumulative probabilities below ``u`` (one uniform per
-    draw instead of the A of the Gumbel-max trick)."""
-    cdf = jnp.cumsum(jax.nn.softmax(logits, axis=-1), axis=-1)
-    a = jnp.sum((cdf < u[..., None]).astype(jnp.int32), axis=-1)
-    return jnp.minimum(a, logits.shape[-1] - 1)  # u above a rounded-down total
-
-
-def categorical_sample(key: jax.Array, logits: jax.Array) -> jax.Array:
-    """int32 ``[...]`` drawn from ``softmax(logits [..., A])``."""
-    return categorical_from_uniform(jax.random.uniform(key, logits.shape[:-1], logits.dtype), logits)
 
 
 # --- diagonal Gaussian ----------------------------------------------------------------------

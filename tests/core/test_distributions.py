@@ -1,12 +1,15 @@
-"""Shared math against hand-computed values."""
+"""Shared math against hand-computed values (and the categorical sampler against its frequencies)."""
 import math
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 
 from jaxgen.core.distributions import (
     bernoulli_log_prob,
+    categorical_from_uniform,
+    categorical_sample,
     diag_gaussian_log_prob,
     kl_diag_gaussian_std_normal,
     reparameterize,
@@ -50,3 +53,21 @@ def test_reparameterization_gradient():
     zs = reparameterize(key, mean, log_var, num_samples=20000)
     np.testing.assert_allclose(zs.mean(0), mean, atol=0.05)
     np.testing.assert_allclose(zs.var(0), jnp.exp(log_var), rtol=0.05)
+
+
+@pytest.mark.parametrize("v", [4, 200])  # one cumulative sum (actions); two levels (a vocabulary)
+def test_categorical_inverse_cdf_by_hand_and_frequencies(v):
+    p = np.arange(1, v + 1, dtype=np.float64)
+    p /= p.sum()
+    logits = jnp.asarray(np.log(p), jnp.float32)
+    cdf = np.cumsum(p)
+    # just below / above each boundary of the cumulative probabilities
+    eps = p.min() / 4
+    u = np.concatenate([cdf[:-1] - eps, cdf[:-1] + eps, [0.0, 0.999999]]).astype(np.float32)
+    want = np.concatenate([np.arange(v - 1), np.arange(1, v), [0, v - 1]])
+    np.testing.assert_array_equal(categorical_from_uniform(jnp.asarray(u), jnp.broadcast_to(logits, (len(u), v))), want)
+    draws = categorical_sample(jax.random.PRNGKey(0), jnp.broadcast_to(logits, (200_000, v)))
+    freq = np.bincount(np.asarray(draws), minlength=v) / 200_000
+    np.testing.assert_allclose(freq, p, atol=4e-3)
+    cold = categorical_sample(jax.random.PRNGKey(1), jnp.broadcast_to(logits, (100, v)), 1e-4)  # temperature
+    assert (np.asarray(cold) == v - 1).all()
