@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import json
 import sys
 import time
@@ -124,9 +125,14 @@ def main():
               f"[{time.strftime('%H:%M:%S')}, load {_timing.load_average()}]", flush=True)
         return state
 
+    @functools.cache
+    def nll_program(mod):
+        """One jitted evaluation per module (temperature traced): reports do not recompile it."""
+        return jax.jit(jax.vmap(lambda s, key, t: D.oracle_nll(oracle, mod.sample(s, key, a.final_n, t)),
+                                in_axes=(0, None, None)))
+
     def nll_oracle(mod, state, key, temperature=1.0):
-        f = jax.vmap(lambda s: D.oracle_nll(oracle, mod.sample(s, key, a.final_n, temperature)))
-        return jax.device_get(jax.jit(f)(state)).tolist()
+        return jax.device_get(nll_program(mod)(state, key, jnp.float32(temperature))).tolist()
 
     def save():
         result = {"args": vars(a), "seqgan_config": C.to_dict(scfg), "leakgan_config": C.to_dict(lcfg), "seeds": a.seeds,

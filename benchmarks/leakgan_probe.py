@@ -31,8 +31,6 @@ import _timing  # noqa: E402
 from jaxgen.core import optim  # noqa: E402
 from jaxgen.data import text as D  # noqa: E402
 from jaxgen.generative import leakgan as L  # noqa: E402
-from jaxgen.losses.policy_gradient import policy_gradient_loss  # noqa: E402
-from jaxgen.nets import leak as LK  # noqa: E402
 
 
 def parse():
@@ -49,18 +47,13 @@ def parse():
     return p.parse_args()
 
 
-def loss_of(part: str):
-    """``adversarial_loss`` with only the Worker's or only the Manager's term (``part``)."""
+def loss_of(part: str, original):
+    """``original`` (:func:`jaxgen.generative.leakgan.adversarial_loss`) with only the Manager's
+    (``worker_off``) or only the Worker's (``manager_off``) term as the loss."""
 
     def loss(state, g, seqs, q):
-        cfg = state.config
-        tf = LK.teacher(g, L.feat_fn(state), seqs, cfg.start_token, cfg.step_size, L.PAD)
-        logp = LK.token_logp(tf["logits"], seqs, state.hparams["temperature"])
-        r = LK.intrinsic_reward(tf["feats"], tf["goals"], cfg.step_size)
-        worker = policy_gradient_loss(logp, r) if part != "worker_off" else jnp.zeros(())
-        manager = LK.goal_loss(tf["feats"], tf["goals"], q, cfg.step_size) if part != "manager_off" else jnp.zeros(())
-        return worker + manager, {"worker_loss": worker, "manager_loss": manager, "intrinsic": jnp.mean(r),
-                                  "intrinsic_pos": jnp.mean(r > 0)}
+        _, m = original(state, g, seqs, q)
+        return m["manager_loss"] if part == "worker_off" else m["worker_loss"], m
 
     return loss
 
@@ -97,7 +90,7 @@ def main():
             s = s.replace(config=dataclasses.replace(s.config, adv_objective=name.split("=")[1]))
             L.adversarial_loss = original
         else:
-            L.adversarial_loss = original if name == "paper" else loss_of(name)
+            L.adversarial_loss = original if name == "paper" else loss_of(name, original)
         if lr:
             s = s.replace(g_opt_adv=optim.set_hyperparams(s.g_opt_adv, {"learning_rate": float(lr)}))
         step = jax.jit(lambda s, d: L.adversarial_step(s, d))  # a fresh function: traced anew with this variant's loss

@@ -9,8 +9,8 @@ phase) :class:`EpochHook` logs
 
 * oracle: ``nll_oracle`` (the oracle's NLL of ``eval_n`` generated sequences), ``nll_test``;
 * coco: ``nll_test``; ``bleu2`` .. ``bleu5`` against all the test captions (the protocol of
-  Texygen's published tables: held-out real captions score 0.736 / 0.513 / 0.329 / 0.211 so,
-  its MLE row 0.731 / 0.497 / 0.305 / 0.189); ``fast_bleu2`` .. against the first 500 test
+  Texygen's published tables: real training captions score 0.736 / 0.513 / 0.329 / 0.211 there,
+  Texygen's MLE row 0.731 / 0.497 / 0.305 / 0.189); ``fast_bleu2`` .. against the first 500 test
   captions only (Texygen's "fast" mode, its default during training); ``self_bleu2`` .. (first
   500 samples);
 
